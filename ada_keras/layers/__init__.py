@@ -1,0 +1,4 @@
+"""Reusable Keras 3 layers for CTR models, one layer per module.
+
+Each helper adds only its own import lines below.
+"""
