@@ -2,3 +2,4 @@
 
 Each helper adds only its own import lines below.
 """
+from ada_keras.layers.field_embedding import FieldEmbedding

@@ -1,0 +1,354 @@
+"""The base class of every CTR model, with optimiser groups and first-order bi-level training.
+
+`CTRModel` is a `keras.Model` whose subclasses implement ``call(ids, training=False)``:
+ids int32 ``[batch, F]`` -> click probability float32 ``[batch, 1]``. It provides a
+`train_step` that works with `model.fit`, `model.evaluate`, `model.predict` and Keras
+callbacks, and that splits the trainable variables into three groups:
+
+* alpha (``alpha_variables``): the routing networks of AdaEnsemble (expert gates and the
+  depth controller), i.e. every variable of a sub-layer whose ``is_routing_layer``
+  attribute is True. Baselines have none.
+* embedding tables (``embedding_variables``): updated by ``embedding_optimizer`` when one is
+  given (for example Adagrad or FTRL), else by ``optimizer``.
+* W: everything else, updated by ``optimizer``.
+
+Bi-level training (``compile(bilevel=True)``, the default) follows the first-order DARTS
+scheme that Yan and Li use for AdaEnsemble. Every ``alpha_every`` W-steps, one alpha step
+updates alpha by the gradient of the validation loss at the current W. Every step, one W
+step updates W (embeddings included) by the gradient of the training loss at the current
+alpha. The alpha step comes first, so steps 0, t, 2t, ... (counted by
+``optimizer.iterations``) each start with an alpha step. The validation batches come
+inside each training element, built by `with_alpha_batches`:
+
+```python
+train = with_alpha_batches(train_ds, validation_ds)   # both yield (ids, label)
+model.compile(optimizer="adam", alpha_optimizer=keras.optimizers.Adam(1e-3))
+model.fit(train, epochs=2)
+```
+
+With ``bilevel=False`` (joint training, for ablations) one loss updates all variables in
+every step, alpha included (by ``alpha_optimizer`` if given, else by ``optimizer``), and the
+validation part of an element, if present, is ignored. For a model without alpha
+variables both modes are the same plain training step.
+
+The loss is binary cross-entropy on the probabilities, computed in float32, plus every
+loss the layers add with ``add_loss`` (regularizers, load-distribution losses). Under a
+``mixed_float16`` policy each optimiser is wrapped in a `keras.optimizers.LossScaleOptimizer`
+with its own loss scale.
+"""
+
+import logging
+from typing import Any
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+logger = logging.getLogger(__name__)
+
+IDS_KEY = "ids"
+ALPHA_IDS_KEY = "alpha_ids"
+ALPHA_LABEL_KEY = "alpha_label"
+
+
+def with_alpha_batches(train_ds: tf.data.Dataset, alpha_ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Pair every training batch with a validation batch for the alpha step.
+
+    Both datasets yield ``(ids, label)`` batches. The validation dataset is repeated, so
+    the result has as many elements as ``train_ds``. Shuffle ``alpha_ds`` yourself (with
+    ``reshuffle_each_iteration=True``) if the alpha steps should see its batches in a new
+    order on every pass.
+
+    Returns:
+        A dataset of ``({"ids": ids, "alpha_ids": val_ids, "alpha_label": val_label},
+        label)``, the input `CTRModel.train_step` expects for bi-level training.
+    """
+    for name, dataset in (("train_ds", train_ds), ("alpha_ds", alpha_ds)):
+        spec = dataset.element_spec
+        if not isinstance(spec, tuple) or len(spec) != 2:
+            raise ValueError(
+                f"with_alpha_batches: {name} must yield (ids, label) pairs, but its "
+                f"element_spec is {spec}. Drop sample weights or other components first."
+            )
+
+    def merge(train_batch, alpha_batch):
+        ids, label = train_batch
+        alpha_ids, alpha_label = alpha_batch
+        inputs = {IDS_KEY: ids, ALPHA_IDS_KEY: alpha_ids, ALPHA_LABEL_KEY: alpha_label}
+        return inputs, label
+
+    paired = tf.data.Dataset.zip((train_ds, alpha_ds.repeat()))
+    return paired.map(merge, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _wrap_for_mixed_precision(model: keras.Model, optimizer: Any) -> Any:
+    if optimizer is None:
+        return None
+    optimizer = keras.optimizers.get(optimizer)
+    if model.dtype_policy.name == "mixed_float16" and not isinstance(
+        optimizer, keras.optimizers.LossScaleOptimizer
+    ):
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def _split_inputs(inputs: Any) -> tuple[Any, Any, Any]:
+    """Return ``(ids, alpha_ids, alpha_label)``; the last two are None for plain ids."""
+    if isinstance(inputs, dict):
+        if IDS_KEY not in inputs:
+            raise ValueError(
+                f"CTRModel input dict has keys {sorted(inputs)} but no {IDS_KEY!r}; build "
+                "bi-level batches with ada_keras.training.with_alpha_batches."
+            )
+        return inputs[IDS_KEY], inputs.get(ALPHA_IDS_KEY), inputs.get(ALPHA_LABEL_KEY)
+    return inputs, None, None
+
+
+@keras.saving.register_keras_serializable(package="ada_keras")
+class CTRModel(keras.Model):
+    """Base class of the CTR models: ids ``[batch, F]`` -> probability ``[batch, 1]``.
+
+    Subclasses implement ``call(ids, training=False)``. A subclass whose forward pass
+    during the alpha step differs from its training forward pass (AdaEnsemble mixes
+    its exits softly there) overrides `alpha_call`.
+
+    The model also accepts the dict input of `with_alpha_batches` in ``__call__``,
+    ``predict`` and ``evaluate``; only its ``"ids"`` entry is used there.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.embedding_optimizer = None
+        self.alpha_optimizer = None
+        self.alpha_every = 1
+        self.bilevel = True
+        self.alpha_loss_tracker = keras.metrics.Mean(name="alpha_loss")
+        self.auxiliary_loss_tracker = keras.metrics.Mean(name="auxiliary_loss")
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        ids, _, _ = _split_inputs(inputs)
+        return super().__call__(ids, *args, **kwargs)
+
+    def compile(
+        self,
+        optimizer: Any = "adam",
+        loss: Any = None,
+        metrics: Any = None,
+        *,
+        embedding_optimizer: Any = None,
+        alpha_optimizer: Any = None,
+        alpha_every: int = 1,
+        bilevel: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        """Configure training.
+
+        Args:
+            optimizer: optimiser of W (and of every group without its own optimiser).
+            loss: defaults to binary cross-entropy on probabilities.
+            metrics: Keras metrics, computed on training and evaluation batches.
+            embedding_optimizer: optional optimiser of ``embedding_variables``.
+            alpha_optimizer: optimiser of ``alpha_variables``; defaults to a fresh Adam
+                with learning rate 1e-3 for bi-level training.
+            alpha_every: t, the number of W steps per alpha step; >= 1.
+            bilevel: True for alternating alpha and W steps, False for joint training.
+            **kwargs: other `keras.Model.compile` arguments (``jit_compile``, ...).
+        """
+        alpha_every = int(alpha_every)
+        if alpha_every < 1:
+            raise ValueError(f"alpha_every = {alpha_every} is invalid; it must be >= 1.")
+        if loss is None:
+            loss = keras.losses.BinaryCrossentropy(name="log_loss")
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+        if bilevel and alpha_optimizer is None:
+            alpha_optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+        self.embedding_optimizer = _wrap_for_mixed_precision(self, embedding_optimizer)
+        self.alpha_optimizer = _wrap_for_mixed_precision(self, alpha_optimizer)
+        self.alpha_every = alpha_every
+        self.bilevel = bool(bilevel)
+
+    # ---------------------------------------------------------------- variable groups
+
+    @property
+    def alpha_variables(self) -> list[keras.Variable]:
+        """Trainable variables of the routing layers (``is_routing_layer`` True)."""
+        variables = []
+        for layer in self._flatten_layers(include_self=False):
+            if getattr(layer, "is_routing_layer", False):
+                variables.extend(layer.trainable_variables)
+        return _unique(variables)
+
+    @property
+    def embedding_variables(self) -> list[keras.Variable]:
+        """Trainable embedding tables (`FieldEmbedding` and `keras.layers.Embedding`)."""
+        from ada_keras.layers.field_embedding import FieldEmbedding
+
+        variables = []
+        for layer in self._flatten_layers(include_self=False):
+            if isinstance(layer, (FieldEmbedding, keras.layers.Embedding)):
+                variables.extend(layer.trainable_variables)
+        return _unique(variables)
+
+    def _optimizer_groups(self, include_alpha: bool) -> list[tuple[Any, list[keras.Variable]]]:
+        """Return ``(optimizer, variables)`` pairs for one W step (or a joint step)."""
+        alpha_ids = {id(v) for v in self.alpha_variables}
+        embedding_ids = {id(v) for v in self.embedding_variables}
+        groups: dict[int, tuple[Any, list[keras.Variable]]] = {}
+
+        def add(optimizer, variable):
+            groups.setdefault(id(optimizer), (optimizer, []))[1].append(variable)
+
+        for variable in self.trainable_variables:
+            if id(variable) in alpha_ids:
+                if include_alpha:
+                    add(self.alpha_optimizer or self.optimizer, variable)
+            elif id(variable) in embedding_ids and self.embedding_optimizer is not None:
+                add(self.embedding_optimizer, variable)
+            else:
+                add(self.optimizer, variable)
+        return list(groups.values())
+
+    # ------------------------------------------------------------------- the steps
+
+    def alpha_call(self, ids: Any) -> Any:
+        """Run the forward pass of the alpha step; by default the training forward pass."""
+        return self(ids, training=True)
+
+    def _loss(self, ids: Any, label: Any, probability: Any, sample_weight: Any) -> Any:
+        probability = ops.cast(probability, "float32")
+        label = ops.cast(label, "float32")
+        return self._compute_loss(
+            x=ids, y=label, y_pred=probability, sample_weight=sample_weight, training=True
+        )
+
+    def _apply_gradients(self, tape, losses_by_optimizer, groups) -> None:
+        for optimizer, variables in groups:
+            scaled_loss = optimizer.scale_loss(losses_by_optimizer)
+            gradients = tape.gradient(scaled_loss, variables)
+            # A variable that took no part in this batch has no gradient, for example an
+            # expert that received no example or an estimator where no example exited.
+            gradients = [
+                ops.zeros_like(v) if g is None else g for g, v in zip(gradients, variables)
+            ]
+            optimizer.apply(gradients, variables)
+
+    def make_train_function(self, force: bool = False) -> Any:
+        # Keras calls this eagerly before tracing train_step. The optimiser slots are
+        # created here because tf.function rejects variables created on a later trace
+        # or inside the alpha step's tf.cond. `fit` and `train_on_batch` build the model
+        # first, so its variables exist by now.
+        if self.built:
+            groups = self._optimizer_groups(include_alpha=True)
+            if self.alpha_optimizer is not None and self.alpha_variables:
+                groups.append((self.alpha_optimizer, self.alpha_variables))
+            for optimizer, variables in groups:
+                if not optimizer.built and variables:
+                    optimizer.build(variables)
+        return super().make_train_function(force)
+
+    def fit(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+        self._build_from_example(x)
+        return super().fit(x, y, *args, **kwargs)
+
+    def train_on_batch(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+        self._build_from_example(x)
+        return super().train_on_batch(x, y, *args, **kwargs)
+
+    def _build_from_example(self, x: Any) -> None:
+        """Build the model eagerly on one all-OOV batch of ids shaped like ``x``'s ids."""
+        if self.built:
+            return
+        if isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            spec = spec[0] if isinstance(spec, tuple) else spec
+            ids_shape = _split_inputs(spec)[0].shape
+        else:
+            ids_shape = getattr(_split_inputs(x)[0], "shape", None)
+        if ids_shape is None or len(ids_shape) != 2 or ids_shape[-1] is None:
+            logger.warning(
+                "CTRModel: cannot read the number of fields from the training input; the "
+                "model is built while tracing train_step. If training fails with a "
+                "tf.Variable error, call the model on a batch of ids before fit."
+            )
+            return
+        self(tf.zeros((1, int(ids_shape[-1])), dtype=tf.int32), training=False)
+
+    def _alpha_step(self, alpha_ids: Any, alpha_label: Any) -> Any:
+        alpha_variables = self.alpha_variables
+        with tf.GradientTape() as tape:
+            probability = self.alpha_call(alpha_ids)
+            loss = self._loss(alpha_ids, alpha_label, probability, None)
+        self._apply_gradients(tape, loss, [(self.alpha_optimizer, alpha_variables)])
+        return loss
+
+    def train_step(self, data: Any) -> dict[str, Any]:
+        inputs, label, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        ids, alpha_ids, alpha_label = _split_inputs(inputs)
+        alpha_variables = self.alpha_variables
+        run_alpha_steps = self.bilevel and bool(alpha_variables)
+
+        if run_alpha_steps:
+            if alpha_ids is None or alpha_label is None:
+                raise ValueError(
+                    "Bi-level training needs a validation batch in every element: wrap the "
+                    "training dataset with ada_keras.training.with_alpha_batches(train_ds, "
+                    "validation_ds), or compile with bilevel=False for joint training."
+                )
+            alpha_due = ops.equal(self.optimizer.iterations % self.alpha_every, 0)
+
+            def run_alpha():
+                loss = self._alpha_step(alpha_ids, alpha_label)
+                self.alpha_loss_tracker.update_state(loss)
+                return ops.cast(loss, "float32")
+
+            tf.cond(alpha_due, run_alpha, lambda: tf.constant(0.0))
+
+        groups = self._optimizer_groups(include_alpha=not run_alpha_steps)
+        with tf.GradientTape(persistent=len(groups) > 1) as tape:
+            probability = self(ids, training=True)
+            loss = self._loss(ids, label, probability, sample_weight)
+            auxiliary_loss = self._sum_added_losses()
+        self._apply_gradients(tape, loss, groups)
+        del tape
+
+        batch_size = ops.shape(ids)[0]
+        self._loss_tracker.update_state(loss, sample_weight=batch_size)
+        self.auxiliary_loss_tracker.update_state(auxiliary_loss)
+        return self.compute_metrics(ids, label, probability, sample_weight=sample_weight)
+
+    def test_step(self, data: Any) -> dict[str, Any]:
+        inputs, label, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        ids, _, _ = _split_inputs(inputs)
+        probability = ops.cast(self(ids, training=False), "float32")
+        loss = self._compute_loss(
+            x=ids,
+            y=ops.cast(label, "float32"),
+            y_pred=probability,
+            sample_weight=sample_weight,
+            training=False,
+        )
+        self._loss_tracker.update_state(loss, sample_weight=ops.shape(ids)[0])
+        self.auxiliary_loss_tracker.update_state(self._sum_added_losses())
+        return self.compute_metrics(ids, label, probability, sample_weight=sample_weight)
+
+    def predict_step(self, data: Any) -> Any:
+        inputs, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        ids, _, _ = _split_inputs(inputs)
+        return ops.cast(self(ids, training=False), "float32")
+
+    def _sum_added_losses(self) -> Any:
+        total = ops.zeros((), dtype="float32")
+        for loss in self.losses:
+            total = total + ops.cast(ops.sum(loss), "float32")
+        return total
+
+
+def _unique(variables: list[keras.Variable]) -> list[keras.Variable]:
+    seen: set[int] = set()
+    result = []
+    for variable in variables:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            result.append(variable)
+    return result
