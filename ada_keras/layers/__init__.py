@@ -3,3 +3,14 @@
 Each helper adds only its own import lines below.
 """
 from ada_keras.layers.field_embedding import FieldEmbedding
+from ada_keras.layers.bilinear_interaction import BilinearInteraction
+from ada_keras.layers.compressed_interaction_network import CompressedInteractionNetwork
+from ada_keras.layers.cross_network import CrossNetwork
+from ada_keras.layers.factorization_machine import FactorizationMachine
+from ada_keras.layers.inner_product import InnerProduct
+from ada_keras.layers.interacting_attention import InteractingAttention
+from ada_keras.layers.linear_term import LinearTerm
+from ada_keras.layers.mlp import MLP
+from ada_keras.layers.outer_product import OuterProduct
+from ada_keras.layers.residual_unit import ResidualUnit
+from ada_keras.layers.squeeze_excitation import SqueezeExcitation
