@@ -1,0 +1,264 @@
+"""Train one model on one prepared dataset and evaluate it with the exact metrics.
+
+This is the body of an experiment cell: build the model from `baselines.registry`,
+compile it with the profile's optimiser, fit on the training split with an exact
+validation AUC after every evaluation period, stop early on that AUC (restoring the best
+weights), then compute exact AUC and LogLoss on the validation and test splits.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+import time
+from typing import Any, Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from ada_keras import training as ada_training
+from ada_keras.metrics import exact_auc, log_loss
+from baselines import registry
+from data import pipeline
+
+from experiments import config as experiment_config
+
+VALIDATION_AUC = "val_auc"
+VALIDATION_LOGLOSS = "val_logloss"
+
+
+def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    """Return a fresh Keras optimiser by its configuration name."""
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate)
+    if name == "ftrl":
+        return keras.optimizers.Ftrl(learning_rate=learning_rate)
+    if name == "adagrad":
+        return keras.optimizers.Adagrad(learning_rate=learning_rate)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate)
+    raise ValueError(
+        f"unknown optimizer {name!r}; choose one of {', '.join(experiment_config.OPTIMIZERS)}"
+    )
+
+
+def labels_of(dataset: tf.data.Dataset) -> np.ndarray:
+    """Return the labels of an `(ids, label)` dataset as one float32 vector."""
+    batches = list(dataset.map(lambda ids, label: label).as_numpy_iterator())
+    return np.concatenate(batches).reshape(-1).astype(np.float32)
+
+
+class SplitEvaluator:
+    """Exact AUC and LogLoss of a model on one split, predicted batch by batch."""
+
+    def __init__(self, data_dir: str | os.PathLike, split: str, batch_size: int):
+        self.split = split
+        self.dataset = pipeline.make_dataset(data_dir, split, batch_size)
+        self.labels = labels_of(self.dataset)
+
+    def evaluate(self, model: keras.Model) -> dict[str, float]:
+        probabilities = model.predict(self.dataset, verbose=0).reshape(-1)
+        return {
+            "auc": exact_auc(self.labels, probabilities),
+            "logloss": log_loss(self.labels, probabilities),
+            "rows": int(self.labels.size),
+            "positives": int(self.labels.sum()),
+        }
+
+
+class ExactValidationMetrics(keras.callbacks.Callback):
+    """Add the exact validation AUC and LogLoss to the logs at the end of every epoch.
+
+    Placed before `keras.callbacks.EarlyStopping` and `TensorBoard` in the callback list,
+    so both see `val_auc` and `val_logloss` (Keras passes one logs dict through the list).
+    """
+
+    def __init__(self, evaluator: SplitEvaluator):
+        super().__init__()
+        self.evaluator = evaluator
+        self.history: list[dict[str, float]] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        metrics = self.evaluator.evaluate(self.model)
+        if logs is not None:
+            logs[VALIDATION_AUC] = metrics["auc"]
+            logs[VALIDATION_LOGLOSS] = metrics["logloss"]
+        self.history.append(
+            {"epoch": epoch + 1, "auc": metrics["auc"], "logloss": metrics["logloss"]}
+        )
+
+
+def _training_schedule(training: Mapping[str, Any], train_rows: int) -> dict[str, int]:
+    """Convert the profile's limits to Keras epochs of `steps_per_epoch` steps each.
+
+    One Keras epoch is one evaluation period: `eval_every_steps` steps, or one pass over
+    the training split when that is null.
+    """
+    batch_size = int(training["batch_size"])
+    steps_per_pass = max(1, math.ceil(train_rows / batch_size))
+    steps_per_epoch = int(training.get("eval_every_steps") or steps_per_pass)
+    if training.get("max_steps"):
+        max_steps = int(training["max_steps"])
+    else:
+        max_steps = int(training["max_epochs"]) * steps_per_pass
+    epochs = max(1, math.ceil(max_steps / steps_per_epoch))
+    return {"steps_per_pass": steps_per_pass, "steps_per_epoch": steps_per_epoch, "epochs": epochs}
+
+
+def train_and_evaluate(
+    model_name: str,
+    data_dir: str | os.PathLike,
+    configuration: Mapping[str, Any],
+    seed: int,
+    *,
+    tensorboard_dir: str | os.PathLike | None = None,
+    verbose: int | str = "auto",
+) -> dict[str, Any]:
+    """Train `model_name` on the prepared dataset in `data_dir` and evaluate it.
+
+    Args:
+        model_name: a name in `baselines.registry.MODEL_NAMES`.
+        data_dir: a folder written by `data.prepare.prepare`.
+        configuration: the cell's settings from `experiments.config.cell_configuration`;
+            `training` and `model_hyperparameters` are read here.
+        seed: seeds Python, NumPy, TensorFlow and Keras, and the shuffling order, so a
+            cell gives the same result in a fresh process and after other cells.
+        tensorboard_dir: where to write TensorBoard logs; None writes none.
+        verbose: Keras's `fit` verbosity (0 silent, 1 progress bar, 2 one line per epoch).
+
+    Returns:
+        A JSON-serialisable record: `test` and `validation` metrics (exact AUC, LogLoss,
+        rows, positives) at the restored best epoch, `epochs`, `best_epoch`, `steps`,
+        `validation_history`, `parameters`, `training_seconds`.
+    """
+    training = configuration["training"]
+    hyperparameters = configuration["model_hyperparameters"]
+
+    # Reset Keras's global state (layer name counters, graph caches) and every random
+    # generator, so the cell's result does not depend on the cells before it.
+    keras.backend.clear_session(free_memory=True)
+    keras.utils.set_random_seed(seed)
+
+    metadata = pipeline.load_metadata(data_dir)
+    train_rows = int(metadata["splits"]["train"]["rows"])
+    schedule = _training_schedule(training, train_rows)
+    batch_size = int(training["batch_size"])
+
+    model = registry.build_model(model_name, metadata["vocabulary_sizes"], **hyperparameters)
+    # Build the variables now: `alpha_variables` is empty until the model is built.
+    model(tf.zeros([1, int(metadata["num_fields"])], dtype=tf.int32))
+    model.compile(
+        optimizer=make_optimizer(training["optimizer"], float(training["learning_rate"])),
+        jit_compile=bool(training.get("jit_compile", False)),
+    )
+
+    train_ds = pipeline.make_dataset(
+        data_dir, "train", batch_size, shuffle=True, seed=seed, repeat=True
+    )
+    if model.alpha_variables:
+        # AdaEnsemble's routing networks learn from validation batches (bi-level step).
+        alpha_ds = pipeline.make_dataset(
+            data_dir, "validation", batch_size, shuffle=True, seed=seed + 1, repeat=True
+        )
+        train_ds = ada_training.with_alpha_batches(train_ds, alpha_ds)
+
+    evaluation_batch_size = int(training.get("evaluation_batch_size", batch_size))
+    validation = SplitEvaluator(data_dir, "validation", evaluation_batch_size)
+    test = SplitEvaluator(data_dir, "test", evaluation_batch_size)
+
+    validation_callback = ExactValidationMetrics(validation)
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor=VALIDATION_AUC,
+        mode="max",
+        patience=int(training["patience"]),
+        min_delta=float(training.get("min_delta", 0.0)),
+        restore_best_weights=True,
+    )
+    callbacks = [validation_callback, early_stopping]
+    if tensorboard_dir is not None:
+        callbacks.append(
+            keras.callbacks.TensorBoard(
+                log_dir=str(tensorboard_dir), write_graph=False, update_freq="epoch",
+                profile_batch=0,
+            )
+        )
+
+    start = time.monotonic()
+    history = model.fit(
+        train_ds,
+        epochs=schedule["epochs"],
+        steps_per_epoch=schedule["steps_per_epoch"],
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    training_seconds = time.monotonic() - start
+
+    epochs_run = len(history.history.get("loss", []))
+    best_epoch = int(early_stopping.best_epoch) + 1
+    validation_metrics = validation.evaluate(model)
+    test_metrics = test.evaluate(model)
+    logging.info(
+        "%s: test AUC %.4f, LogLoss %.4f (validation AUC %.4f) after %d of %d epochs, best %d",
+        model_name, test_metrics["auc"], test_metrics["logloss"], validation_metrics["auc"],
+        epochs_run, schedule["epochs"], best_epoch,
+    )
+    return {
+        "model": model_name,
+        "test": test_metrics,
+        "validation": validation_metrics,
+        "epochs": epochs_run,
+        "best_epoch": best_epoch,
+        "steps": epochs_run * schedule["steps_per_epoch"],
+        "schedule": schedule,
+        "validation_history": validation_callback.history,
+        "train_loss_history": [float(v) for v in history.history.get("loss", [])],
+        "parameters": int(model.count_params()),
+        "training_seconds": training_seconds,
+        "data": {
+            "directory": str(pathlib.Path(data_dir)),
+            "dataset": metadata.get("dataset"),
+            "rows": {split: metadata["splits"][split]["rows"] for split in metadata["splits"]},
+            "num_fields": metadata["num_fields"],
+        },
+    }
+
+
+def train_with_grid_search(
+    model_name: str,
+    data_dir: str | os.PathLike,
+    configuration: Mapping[str, Any],
+    grid: Mapping[str, list[Any]],
+    seed: int,
+    *,
+    tensorboard_dir: str | os.PathLike | None = None,
+    verbose: int | str = "auto",
+) -> dict[str, Any]:
+    """Train every grid point, keep the one with the best validation AUC.
+
+    The test metrics of the returned record are those of the chosen point; the test split
+    plays no part in the choice. `tuning` lists every point with its validation metrics.
+    """
+    trials = []
+    best = None
+    points = experiment_config.grid_points(configuration, grid)
+    for number, (assignment, point_configuration) in enumerate(points, start=1):
+        logging.info("grid point %d of %d: %s", number, len(points), assignment)
+        trial_dir = None
+        if tensorboard_dir is not None:
+            trial_dir = pathlib.Path(tensorboard_dir) / f"grid{number}"
+        record = train_and_evaluate(
+            model_name, data_dir, point_configuration, seed,
+            tensorboard_dir=trial_dir, verbose=verbose,
+        )
+        trials.append({"assignment": assignment, "validation": record["validation"]})
+        if best is None or record["validation"]["auc"] > best[1]["validation"]["auc"]:
+            best = (assignment, record, point_configuration)
+
+    assignment, record, point_configuration = best
+    record = dict(record)
+    record["tuning"] = {"grid": dict(grid), "trials": trials, "chosen": assignment}
+    record["tuned_configuration"] = point_configuration
+    return record

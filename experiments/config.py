@@ -1,0 +1,128 @@
+"""Per-dataset, per-profile experiment settings, read from `experiments/configs/PROFILE/DATASET.json`.
+
+A configuration file has these sections:
+
+- `data`: `min_count` (levels seen fewer times in the training split map to the
+  out-of-vocabulary id), `split_seed` (seed of the random 70/10/20 split, the same for
+  every training seed), `synthetic_rows` (rows generated when no real data is given).
+- `training`: `batch_size`, `max_epochs` (passes over the training split) or `max_steps`,
+  `eval_every_steps` (steps between two validation evaluations; null means once per pass),
+  `patience` (evaluations without a better validation AUC before stopping), `optimizer`
+  ("adam", "ftrl", "adagrad" or "sgd"), `learning_rate`, `jit_compile`,
+  `evaluation_batch_size`.
+- `training_by_model`: per-model overrides of `training` (LR and FM use FTRL).
+- `model_hyperparameters`: keyword arguments of `baselines.registry.build_model`; the
+  `"*"` entry applies to every model and a model's own entry overrides it.
+- `tune_grid`: the `--tune` grid per model (`"*"` for the rest), mapping a dotted path
+  (`training.learning_rate`, `model_hyperparameters.num_layers`) to candidate values.
+
+`cell_configuration` merges these into the flat settings of one model, which the runner
+stores next to every result.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import pathlib
+from typing import Any, Mapping
+
+CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
+PROFILES = ("smoke", "sample", "paper")
+OPTIMIZERS = ("adam", "ftrl", "adagrad", "sgd")
+
+_REQUIRED_SECTIONS = ("data", "training", "training_by_model", "model_hyperparameters", "tune_grid")
+_REQUIRED_TRAINING_KEYS = ("batch_size", "patience", "optimizer", "learning_rate")
+
+
+def config_path(profile: str, dataset: str) -> pathlib.Path:
+    return CONFIG_DIR / profile / f"{dataset}.json"
+
+
+def load_config(profile: str, dataset: str) -> dict[str, Any]:
+    """Read and check the configuration of `dataset` under `profile`.
+
+    Raises:
+        ValueError: for an unknown profile, a missing file or a missing or invalid setting.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    path = config_path(profile, dataset)
+    if not path.exists():
+        available = sorted(p.stem for p in (CONFIG_DIR / profile).glob("*.json"))
+        raise ValueError(
+            f"no configuration for dataset {dataset!r} under profile {profile!r}: {path} is "
+            f"missing. Configured datasets: {', '.join(available)}"
+        )
+    with path.open(encoding="utf-8") as stream:
+        config = json.load(stream)
+
+    missing = [section for section in _REQUIRED_SECTIONS if section not in config]
+    if missing:
+        raise ValueError(f"{path}: missing sections {missing}")
+    missing = [key for key in _REQUIRED_TRAINING_KEYS if key not in config["training"]]
+    if missing:
+        raise ValueError(f"{path}: section 'training' lacks {missing}")
+    training = config["training"]
+    if not training.get("max_epochs") and not training.get("max_steps"):
+        raise ValueError(f"{path}: set training.max_epochs or training.max_steps")
+    for model, overrides in [("*", training)] + list(config["training_by_model"].items()):
+        optimizer = overrides.get("optimizer", training["optimizer"])
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"{path}: optimizer {optimizer!r} for model {model!r} is not one of {OPTIMIZERS}"
+            )
+    config["path"] = str(path)
+    return config
+
+
+def cell_configuration(config: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """Return the settings of one model under `config`, with the per-model overrides applied."""
+    training = dict(config["training"])
+    training.update(config["training_by_model"].get(model, {}))
+
+    hyperparameters = dict(config["model_hyperparameters"].get("*", {}))
+    hyperparameters.update(config["model_hyperparameters"].get(model, {}))
+
+    return {
+        "profile": config["profile"],
+        "dataset": config["dataset"],
+        "config_file": pathlib.Path(config["path"]).relative_to(CONFIG_DIR.parents[1]).as_posix(),
+        "data": dict(config["data"]),
+        "training": training,
+        "model_hyperparameters": hyperparameters,
+    }
+
+
+def tune_grid(config: Mapping[str, Any], model: str) -> dict[str, list[Any]]:
+    """Return the grid of `--tune` for `model`: dotted setting path -> candidate values."""
+    grids = config["tune_grid"]
+    return dict(grids.get(model, grids.get("*", {})))
+
+
+def grid_points(
+    configuration: Mapping[str, Any], grid: Mapping[str, list[Any]]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Expand `grid` over `configuration`.
+
+    Returns:
+        `(assignment, configuration)` pairs, one per grid point in row-major order, where
+        `assignment` maps each dotted path to its value and `configuration` is a deep copy
+        with those values set. An empty grid gives the configuration alone.
+    """
+    paths = sorted(grid)
+    points = []
+    for values in itertools.product(*(grid[path] for path in paths)):
+        assignment = dict(zip(paths, values))
+        point = copy.deepcopy(dict(configuration))
+        for path, value in assignment.items():
+            section, _, key = path.partition(".")
+            if section not in ("training", "model_hyperparameters", "data") or not key:
+                raise ValueError(
+                    f"tune_grid path {path!r} is invalid; use training.KEY, "
+                    "model_hyperparameters.KEY or data.KEY"
+                )
+            point[section][key] = value
+        points.append((assignment, point))
+    return points

@@ -1,0 +1,253 @@
+"""Tests of Table 1's configs, data discovery, aggregation and output files."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from experiments import config as experiment_config
+from experiments import data_sources, paper_results, tables
+
+MODEL_ORDER = (
+    "lr", "fm", "dnn", "wide_deep", "deepfm", "deep_crossing", "dcn", "pnn", "xdeepfm",
+    "autoint", "fibinet", "xdeepint", "dcn_v2", "adaensemble",
+)
+
+
+def fake_record(model, dataset, seed, auc, logloss):
+    return {
+        "cell": {"model": model, "dataset": dataset, "seed": seed, "variant": ""},
+        "test": {"auc": auc, "logloss": logloss},
+        "validation": {"auc": auc + 0.01, "logloss": logloss - 0.01},
+        "epochs": 3,
+        "wall_time_s": 2.0,
+        "parameters": 1234,
+    }
+
+
+# ------------------------------------------------------------------ paper numbers
+
+
+def test_paper_table_covers_every_model_and_dataset():
+    assert tuple(paper_results.TABLE1) == MODEL_ORDER
+    for model in MODEL_ORDER:
+        assert set(paper_results.TABLE1[model]) == set(paper_results.DATASETS)
+    assert paper_results.paper_metrics("adaensemble", "criteo") == (0.8132, 0.4394)
+    assert paper_results.paper_metrics("lr", "ipinyou") == (0.7692, 0.005605)
+    assert paper_results.paper_metrics("lr", "synthetic") is None
+
+
+def test_paper_adaensemble_best_on_every_dataset():
+    # The published table has AdaEnsemble on top everywhere; a typo would likely break it.
+    for dataset in paper_results.DATASETS:
+        best = max(MODEL_ORDER, key=lambda m: paper_results.TABLE1[m][dataset].auc)
+        assert best == "adaensemble"
+
+
+# ------------------------------------------------------------------ configs
+
+
+@pytest.mark.parametrize("profile", experiment_config.PROFILES)
+@pytest.mark.parametrize("dataset", paper_results.DATASETS)
+def test_every_config_loads(profile, dataset):
+    config = experiment_config.load_config(profile, dataset)
+    assert config["profile"] == profile
+    assert config["dataset"] == dataset
+
+
+def test_paper_profile_uses_paper_settings():
+    for dataset in paper_results.DATASETS:
+        config = experiment_config.load_config("paper", dataset)
+        assert config["training"]["batch_size"] == 4096
+        assert config["training"]["eval_every_steps"] == 2000
+        assert config["model_hyperparameters"]["*"]["embedding_dim"] == 16
+        assert config["data"]["min_count"] == 20
+
+
+def test_cell_configuration_applies_overrides():
+    config = experiment_config.load_config("sample", "criteo")
+    lr_settings = experiment_config.cell_configuration(config, "lr")
+    dnn_settings = experiment_config.cell_configuration(config, "dnn")
+
+    assert lr_settings["training"]["optimizer"] == "ftrl"
+    assert dnn_settings["training"]["optimizer"] == "adam"
+    assert dnn_settings["training"]["batch_size"] == config["training"]["batch_size"]
+    assert dnn_settings["model_hyperparameters"]["embedding_dim"] == 16
+    assert dnn_settings["config_file"] == "experiments/configs/sample/criteo.json"
+
+
+def test_unknown_profile_and_dataset_raise():
+    with pytest.raises(ValueError, match="unknown profile"):
+        experiment_config.load_config("huge", "criteo")
+    with pytest.raises(ValueError, match="no configuration"):
+        experiment_config.load_config("smoke", "movielens")
+
+
+def test_grid_points_expand_product():
+    configuration = {"training": {"learning_rate": 1.0, "batch_size": 8},
+                     "model_hyperparameters": {"embedding_dim": 4}}
+    grid = {"training.learning_rate": [0.1, 0.2], "model_hyperparameters.embedding_dim": [4, 8, 16]}
+    points = experiment_config.grid_points(configuration, grid)
+
+    assert len(points) == 6
+    assignments = [assignment for assignment, _ in points]
+    assert {"model_hyperparameters.embedding_dim": 16, "training.learning_rate": 0.2} in assignments
+    for assignment, point in points:
+        assert point["training"]["learning_rate"] == assignment["training.learning_rate"]
+        assert point["training"]["batch_size"] == 8
+    assert configuration["training"]["learning_rate"] == 1.0  # the input stays unchanged
+
+    with pytest.raises(ValueError, match="tune_grid path"):
+        experiment_config.grid_points(configuration, {"optimizer": [1]})
+
+
+# ------------------------------------------------------------------ data discovery
+
+
+def test_find_inputs_on_shared_samples(shared_data):
+    form, files, others = data_sources.find_inputs("criteo", shared_data / "criteo")
+    assert [f.name for f in files] == ["criteo_train_head10k.txt"]
+    assert others == []
+
+    form, files, others = data_sources.find_inputs("avazu", shared_data / "avazu")
+    assert [f.name for f in files] == ["avazu_train_head9k.csv"]
+
+    form, files, others = data_sources.find_inputs("ipinyou", shared_data / "ipinyou")
+    assert form.name == "decoded"
+    assert [f.name for f in files] == ["train.decoded.tsv", "test.decoded.tsv"]
+    assert others == ["indexed"]
+
+
+def test_find_inputs_skips_docs_and_unlabelled_test(tmp_path):
+    folder = tmp_path / "criteo"
+    folder.mkdir()
+    for name in ("train.txt.gz", "test.txt", "README.txt", "SOURCE.md"):
+        (folder / name).write_text("x")
+    form, files, _ = data_sources.find_inputs("criteo", folder)
+    assert [f.name for f in files] == ["train.txt.gz"]
+
+
+def test_find_inputs_ipinyou_indexed_only(tmp_path):
+    folder = tmp_path / "ipinyou"
+    folder.mkdir()
+    for name in ("train.fm.txt", "test.fm.txt", "featindex.fm.txt"):
+        (folder / name).write_text("x")
+    form, files, others = data_sources.find_inputs("ipinyou", folder)
+    assert form.name == "indexed"
+    assert [f.name for f in files] == ["train.fm.txt", "test.fm.txt", "featindex.fm.txt"]
+    assert others == []
+
+
+def test_find_inputs_errors_name_the_folder(tmp_path):
+    with pytest.raises(ValueError, match="not found"):
+        data_sources.find_inputs("criteo", tmp_path / "criteo")
+    (tmp_path / "avazu").mkdir()
+    (tmp_path / "avazu" / "notes.md").write_text("x")
+    with pytest.raises(ValueError, match=r"no avazu data recognised .*notes\.md"):
+        data_sources.find_inputs("avazu", tmp_path / "avazu")
+
+
+def test_cache_is_reused_and_failed_build_leaves_nothing(tmp_path):
+    builds = []
+
+    def build(directory):
+        builds.append(directory)
+        (directory / "metadata.json").write_text("{}")
+
+    first, reused_first = data_sources._prepare_into_cache(tmp_path, "criteo-abc", build)
+    second, reused_second = data_sources._prepare_into_cache(tmp_path, "criteo-abc", build)
+    assert first == second == tmp_path / "criteo-abc"
+    assert (reused_first, reused_second) == (False, True)
+    assert len(builds) == 1
+
+    def failing_build(directory):
+        (directory / "shard-0").write_text("partial")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        data_sources._prepare_into_cache(tmp_path, "avazu-abc", failing_build)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["criteo-abc"]
+
+
+# ------------------------------------------------------------------ aggregation
+
+
+def make_records():
+    rng = np.random.default_rng(0)
+    records = []
+    for dataset in ("criteo", "avazu"):
+        for model in ("lr", "dnn", "adaensemble"):
+            for seed in (0, 1, 2):
+                auc = {"lr": 0.70, "dnn": 0.74, "adaensemble": 0.72}[model] + rng.normal(0, 0.005)
+                if dataset == "avazu" and model == "lr":
+                    auc += 0.1  # LR wins on avazu
+                records.append(fake_record(model, dataset, seed, auc, 0.45 + rng.normal(0, 0.01)))
+    return records
+
+
+def test_summarize_means_stds_and_best():
+    records = make_records()
+    rows = tables.summarize(records, ["lr", "dnn", "adaensemble"], ["criteo", "avazu"])
+
+    assert [(r.dataset, r.model) for r in rows] == [
+        ("criteo", "lr"), ("criteo", "dnn"), ("criteo", "adaensemble"),
+        ("avazu", "lr"), ("avazu", "dnn"), ("avazu", "adaensemble"),
+    ]
+    for row in rows:
+        aucs = [r["test"]["auc"] for r in records
+                if r["cell"]["model"] == row.model and r["cell"]["dataset"] == row.dataset]
+        assert row.auc_mean == pytest.approx(np.mean(aucs))
+        assert row.auc_std == pytest.approx(np.std(aucs, ddof=1))
+        assert row.seeds == 3
+        assert row.seed_values == (0, 1, 2)
+    assert [r.model for r in rows if r.best] == ["dnn", "lr"]
+    assert rows[2].paper_auc == 0.8132
+
+
+def test_summarize_missing_cell_and_single_seed():
+    records = [fake_record("lr", "criteo", 0, 0.7, 0.5)]
+    rows = tables.summarize(records, ["lr", "fm"], ["criteo"])
+
+    assert rows[0].auc_mean == 0.7
+    assert rows[0].auc_std is None
+    assert rows[0].best
+    assert rows[1].seeds == 0
+    assert rows[1].auc_mean is None
+    assert not rows[1].best
+
+
+def test_write_tables_markdown_and_csv(tmp_path):
+    records = make_records()
+    rows = tables.summarize(records, ["lr", "dnn", "adaensemble"], ["criteo", "avazu"])
+    markdown = tables.write_tables(
+        rows, tmp_path, "table1", "Table 1: profile smoke, SYNTHETIC data",
+        ["A note."], {"criteo": "synthetic, 3,000 rows"},
+    )
+
+    assert markdown.startswith("# Table 1: profile smoke, SYNTHETIC data")
+    assert "## criteo: synthetic, 3,000 rows" in markdown
+    assert "| **DNN** (best) |" in markdown
+    assert "| AdaEnsemble |" in markdown
+    assert (tmp_path / "table1.md").read_text() == markdown
+
+    with (tmp_path / "table1.csv").open() as stream:
+        csv_rows = list(csv.DictReader(stream))
+    assert list(csv_rows[0])[:9] == [
+        "model", "dataset", "auc_mean", "auc_std", "logloss_mean", "logloss_std", "seeds",
+        "paper_auc", "paper_logloss",
+    ]
+    assert len(csv_rows) == 6
+    for csv_row, row in zip(csv_rows, rows):
+        assert float(csv_row["auc_mean"]) == row.auc_mean
+        assert float(csv_row["logloss_std"]) == row.logloss_std
+        assert csv_row["best"] == ("true" if row.best else "false")
+        assert csv_row["seeds"] == "3"
+    assert json.loads((tmp_path / "table1.json").read_text())["title"].startswith("Table 1")
+
+
+def test_small_logloss_keeps_significant_digits():
+    records = [fake_record("lr", "ipinyou", 0, 0.7, 0.005605)]
+    rows = tables.summarize(records, ["lr"], ["ipinyou"])
+    markdown = tables.format_markdown(rows, "t")
+    assert "0.005605" in markdown
