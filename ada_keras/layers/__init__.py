@@ -14,3 +14,8 @@ from ada_keras.layers.mlp import MLP
 from ada_keras.layers.outer_product import OuterProduct
 from ada_keras.layers.residual_unit import ResidualUnit
 from ada_keras.layers.squeeze_excitation import SqueezeExcitation
+from ada_keras.layers.dense_expert import DenseExpert
+from ada_keras.layers.conv_expert import ConvExpert
+from ada_keras.layers.attention_expert import AttentionExpert
+from ada_keras.layers.polynomial_expert import PolynomialExpert
+from ada_keras.layers.cross_expert import CrossExpert
