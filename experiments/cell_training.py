@@ -8,6 +8,7 @@ weights), then compute exact AUC and LogLoss on the validation and test splits.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import pathlib
@@ -28,6 +29,27 @@ from experiments import config as experiment_config
 
 VALIDATION_AUC = "val_auc"
 VALIDATION_LOGLOSS = "val_logloss"
+
+
+def tensorboard_available() -> bool:
+    """Return whether the `tensorboard` package, which writes the summaries, is installed.
+
+    TensorFlow 2.21 does not depend on it, and without it Keras's TensorBoard callback
+    fails at the first summary, so cells skip their logs then (with one warning).
+    """
+    global _TENSORBOARD_WARNED
+    if importlib.util.find_spec("tensorboard") is not None:
+        return True
+    if not _TENSORBOARD_WARNED:
+        logging.warning(
+            "TensorBoard logs are skipped because the tensorboard package is not installed; "
+            "run `pip install tensorboard` to get them."
+        )
+        _TENSORBOARD_WARNED = True
+    return False
+
+
+_TENSORBOARD_WARNED = False
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
@@ -178,7 +200,7 @@ def train_and_evaluate(
         restore_best_weights=True,
     )
     callbacks = [validation_callback, early_stopping]
-    if tensorboard_dir is not None:
+    if tensorboard_dir is not None and tensorboard_available():
         callbacks.append(
             keras.callbacks.TensorBoard(
                 log_dir=str(tensorboard_dir), write_graph=False, update_freq="epoch",
@@ -193,6 +215,7 @@ def train_and_evaluate(
         steps_per_epoch=schedule["steps_per_epoch"],
         callbacks=callbacks,
         verbose=verbose,
+        shuffle=False,  # the dataset is shuffled with the cell's seed already
     )
     training_seconds = time.monotonic() - start
 
