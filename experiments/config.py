@@ -4,7 +4,9 @@ A configuration file has these sections:
 
 - `data`: `min_count` (levels seen fewer times in the training split map to the
   out-of-vocabulary id), `split_seed` (seed of the random 70/10/20 split, the same for
-  every training seed), `synthetic_rows` (rows generated when no real data is given).
+  every training seed; for synthetic data also the seed of the generated data),
+  `synthetic_rows` (rows generated when no real data is given), `on_bad_row` ("skip"
+  counts and reports malformed rows, "error" stops at the first).
 - `training`: `batch_size`, `max_epochs` (passes over the training split) or `max_steps`,
   `eval_every_steps` (steps between two validation evaluations; null means once per pass),
   `patience` (evaluations without a better validation AUC before stopping), `optimizer`
@@ -26,7 +28,7 @@ import copy
 import itertools
 import json
 import pathlib
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
 PROFILES = ("smoke", "sample", "paper")
@@ -77,12 +79,27 @@ def load_config(profile: str, dataset: str) -> dict[str, Any]:
     return config
 
 
-def cell_configuration(config: Mapping[str, Any], model: str) -> dict[str, Any]:
-    """Return the settings of one model under `config`, with the per-model overrides applied."""
+def cell_configuration(
+    config: Mapping[str, Any], model: str, accepted_hyperparameters: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Return the settings of one model under `config`, with the per-model overrides applied.
+
+    Args:
+        config: from `load_config`.
+        model: a model name.
+        accepted_hyperparameters: the keyword arguments the model takes
+            (`baselines.registry.hyperparameter_names`). Entries of the `"*"` defaults that
+            the model does not take are left out (LR has no `embedding_dim`); the model's
+            own entries are always kept, so a misspelt one fails in `build_model`.
+    """
     training = dict(config["training"])
     training.update(config["training_by_model"].get(model, {}))
 
     hyperparameters = dict(config["model_hyperparameters"].get("*", {}))
+    if accepted_hyperparameters is not None:
+        hyperparameters = {
+            key: value for key, value in hyperparameters.items() if key in accepted_hyperparameters
+        }
     hyperparameters.update(config["model_hyperparameters"].get(model, {}))
 
     return {

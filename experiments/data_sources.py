@@ -45,7 +45,9 @@ class InputForm:
 
     name: str
     description: str
-    patterns: tuple[str, ...]  # glob patterns; each must match at least one file
+    # Glob patterns, each matching exactly one file: the whole file, or the train file
+    # then the test file, then (indexed iPinYou) the featindex file.
+    patterns: tuple[str, ...]
     # Lower-case name prefixes to skip: Criteo's Kaggle `test.txt` has no labels.
     excluded_prefixes: tuple[str, ...] = ("readme", "license")
 
@@ -135,9 +137,16 @@ def find_inputs(dataset: str, folder: str | os.PathLike) -> tuple[InputForm, lis
     found: list[tuple[InputForm, list[pathlib.Path]]] = []
     for form in INPUT_FORMS[dataset]:
         per_pattern = [_data_files(folder, pattern, form) for pattern in form.patterns]
-        if all(per_pattern):
-            files = [path for paths in per_pattern for path in paths]
-            found.append((form, list(dict.fromkeys(files))))
+        if not all(per_pattern):
+            continue
+        for pattern, paths in zip(form.patterns, per_pattern):
+            if len(paths) > 1:
+                raise ValueError(
+                    f"{folder} holds several {dataset} files matching {pattern!r}: "
+                    f"{[p.name for p in paths]}; data.prepare takes one file (or one train "
+                    "and one test file), so keep one of them in the folder"
+                )
+        found.append((form, [paths[0] for paths in per_pattern]))
     if not found:
         contents = sorted(p.name for p in folder.iterdir())
         expected = "; ".join(
@@ -210,13 +219,24 @@ def prepare_real(
             dataset, folder, ", ".join(other_forms),
         )
 
-    settings = {"min_count": int(data_settings["min_count"]), "seed": int(data_settings["split_seed"])}
+    settings = {
+        "min_count": int(data_settings["min_count"]),
+        "seed": int(data_settings["split_seed"]),
+        # Malformed rows are counted in metadata["bad_rows"] and reported below; a file
+        # with no valid row still fails.
+        "on_bad_row": data_settings.get("on_bad_row", "skip"),
+    }
     key = _cache_key(dataset, form.name, files, settings)
+    inputs = [str(p) for p in files]
+    extra = {}
+    if form.name == "indexed":
+        inputs, extra["featindex"] = inputs[:2], inputs[2]
 
     def build(directory: pathlib.Path) -> None:
         logging.info("%s: preparing into the cache %s (min_count %d, split seed %d)",
                      dataset, directory.parent, settings["min_count"], settings["seed"])
-        data_prepare.prepare(dataset, [str(p) for p in files], str(directory), **settings)
+        # `directory` is an empty temporary folder; prepare() replaces it with its output.
+        data_prepare.prepare(dataset, inputs, str(directory), overwrite=True, **settings, **extra)
 
     directory, reused = _prepare_into_cache(pathlib.Path(cache_dir), f"{dataset}-{key}", build)
     if reused:
@@ -250,17 +270,15 @@ def prepare_synthetic(
     """Generate `dataset`-shaped synthetic data with `data.synthetic` (or reuse the cache)."""
     from data import synthetic
 
-    settings = {
-        "rows": int(data_settings["synthetic_rows"]),
-        "min_count": int(data_settings["min_count"]),
-        "seed": int(data_settings["split_seed"]),
-    }
+    # The synthetic vocabularies are drawn directly, so min_count plays no part here.
+    settings = {"rows": int(data_settings["synthetic_rows"]), "seed": int(data_settings["split_seed"])}
     key = _cache_key(f"synthetic-{dataset}", "synthetic", [], settings)
 
     def build(directory: pathlib.Path) -> None:
         logging.info("%s: generating %d synthetic rows", dataset, settings["rows"])
-        synthetic.generate(dataset, str(directory), rows=settings["rows"],
-                           min_count=settings["min_count"], seed=settings["seed"])
+        synthetic.write_prepared(
+            directory, shape=dataset, rows=settings["rows"], seed=settings["seed"], overwrite=True
+        )
 
     directory, reused = _prepare_into_cache(
         pathlib.Path(cache_dir), f"synthetic-{dataset}-{key}", build

@@ -189,7 +189,9 @@ def main(argv: Sequence[str]) -> None:
     runner.write_json_atomically(output_dir / "run.json", run_flags)
 
     def configuration_of(cell: runner.Cell) -> dict[str, Any]:
-        configuration = experiment_config.cell_configuration(configs[cell.dataset], cell.model)
+        configuration = experiment_config.cell_configuration(
+            configs[cell.dataset], cell.model, registry.hyperparameter_names(cell.model)
+        )
         data = prepared[cell.dataset]
         configuration["data_source"] = {
             "synthetic": data.synthetic, "form": data.form, "inputs": list(data.inputs),
