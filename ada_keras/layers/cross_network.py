@@ -11,8 +11,8 @@ class CrossNetwork(keras.layers.Layer):
     """Stack of vector cross layers, `x_{l+1} = x_0 (x_l^T w_l) + b_l + x_l`.
 
     Each layer adds one degree of interaction with only `2 d` parameters: `w_l` and `b_l`
-    are vectors of the input width `d`. This is the first DCN cross layer; the matrix form
-    of DCN V2 is `MatrixCrossNetwork`.
+    are vectors of the input width `d`. This is the cross layer of the first DCN. DCN V2's
+    matrix form is `CrossExpert(mode="bit", residual=True, bias_placement="inside")`.
 
     Input shape: `[batch, d]` (the concatenated field embeddings).
     Output shape: `[batch, d]`.
