@@ -19,3 +19,4 @@ from ada_keras.layers.conv_expert import ConvExpert
 from ada_keras.layers.attention_expert import AttentionExpert
 from ada_keras.layers.polynomial_expert import PolynomialExpert
 from ada_keras.layers.cross_expert import CrossExpert
+from ada_keras.layers.mixture_of_low_rank_cross import MixtureOfLowRankCross
