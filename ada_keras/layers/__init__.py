@@ -20,3 +20,7 @@ from ada_keras.layers.attention_expert import AttentionExpert
 from ada_keras.layers.polynomial_expert import PolynomialExpert
 from ada_keras.layers.cross_expert import CrossExpert
 from ada_keras.layers.mixture_of_low_rank_cross import MixtureOfLowRankCross
+from ada_keras.layers.noisy_cosine_gate import NoisyCosineGate
+from ada_keras.layers.depth_controller import DepthController
+from ada_keras.layers.estimator import Estimator
+from ada_keras.layers.sparse_moe import SparseMoE
