@@ -105,11 +105,13 @@ class AvazuReader(DelimitedReader):
         hour_column = table.column("hour")
         hours = textio.column_to_numpy(hour_column, null_value=-1)
         hour_of_day, weekday, valid = split_hour(hours)
-        keys = np.empty((count, len(FIELDS)), np.int64)
+        keys = np.empty((len(FIELDS), count), np.int64).T
         keys[:, 0] = hour_of_day
         keys[:, 1] = weekday
+        hashed = [None, None]
         for offset, column in enumerate(COPIED_COLUMNS):
             keys[:, 2 + offset] = textio.string_keys(table.column(column))
+            hashed.append(textio.hashed_mask(table.column(column)))
 
         def make_bad_rows(mask: np.ndarray) -> list[BadRow]:
             return textio.value_bad_rows(
@@ -122,7 +124,12 @@ class AvazuReader(DelimitedReader):
                 return [str(int(key)) for key in keys[rows, field]]
             return textio.names_from_table(table, ("hour_of_day", "weekday") + COPIED_COLUMNS)(field, rows)
 
-        return keys, ~valid, make_bad_rows, value_names
+        return keys, ~valid, make_bad_rows, value_names, hashed
+
+    def key_text(self, field_index: int, key: int) -> str:
+        if field_index < len(DERIVED_FIELDS):
+            return str(int(key))
+        return textio.key_bytes_text(key)
 
     def describe(self) -> dict:
         return {

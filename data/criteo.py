@@ -95,7 +95,9 @@ class CriteoReader(DelimitedReader):
 
     def encode(self, table, line_numbers: np.ndarray, path: str):
         count = table.num_rows
-        keys = np.empty((count, len(FIELDS)), np.int64)
+        # Field-major memory: each field's column is contiguous for counting and encoding.
+        keys = np.empty((len(FIELDS), count), np.int64).T
+        hashed = [None] * len(NUMERIC_COLUMNS)
         for index, column in enumerate(NUMERIC_COLUMNS):
             array = table.column(column)
             values = textio.column_to_numpy(array, null_value=0)
@@ -106,6 +108,7 @@ class CriteoReader(DelimitedReader):
             keys[:, index] = bucket
         for offset, column in enumerate(CATEGORICAL_COLUMNS):
             keys[:, len(NUMERIC_COLUMNS) + offset] = textio.string_keys(table.column(column))
+            hashed.append(textio.hashed_mask(table.column(column)))
 
         def value_names(field: int, rows: np.ndarray) -> list[str]:
             if field < len(NUMERIC_COLUMNS):
@@ -113,7 +116,12 @@ class CriteoReader(DelimitedReader):
             return textio.names_from_table(table, COLUMNS[1:])(field, rows)
 
         no_bad = np.zeros(count, bool)
-        return keys, no_bad, lambda mask: [], value_names
+        return keys, no_bad, lambda mask: [], value_names, hashed
+
+    def key_text(self, field_index: int, key: int) -> str:
+        if field_index < len(NUMERIC_COLUMNS):
+            return numeric_name(key)
+        return textio.key_bytes_text(key)
 
     def describe(self) -> dict:
         return {

@@ -102,12 +102,13 @@ class IPinYouTextReader(DelimitedReader):
             columns["useragent"] = pa.array([reduce_useragent(agent) for agent in agents], pa.binary())
             prices = textio.column_to_numpy(columns["slotprice"], null_value=0)
             columns["slotprice"] = pa.array(bucket_slotprice(prices).tolist(), pa.binary())
-        keys = np.empty((count, len(FIELDS)), np.int64)
+        keys = np.empty((len(FIELDS), count), np.int64).T
         for index, name in enumerate(FIELD_NAMES):
             keys[:, index] = textio.string_keys(columns[name])
+        hashed = [textio.hashed_mask(columns[name]) for name in FIELD_NAMES]
         transformed = pa.table({name: columns[name] for name in FIELD_NAMES})
         no_bad = np.zeros(count, bool)
-        return keys, no_bad, lambda mask: [], textio.names_from_table(transformed, FIELD_NAMES)
+        return keys, no_bad, lambda mask: [], textio.names_from_table(transformed, FIELD_NAMES), hashed
 
     def describe(self) -> dict:
         return {"form": "log or decoded TSV", "useragent": "<os>_<browser>", "slotprice": "0, 1-10, 11-50, 51-100, 101+"}
@@ -140,12 +141,14 @@ class FeatureIndex:
         self.field_of = np.full(size, -1, np.int64)
         self.key_of = np.zeros(size, np.int64)
         self.value_of = [""] * size
+        self.hashed_of = np.zeros(size, bool)
         position = {name: i for i, name in enumerate(FIELD_NAMES)}
         for index, field, value in entries:
             if field in position:
                 self.field_of[index] = position[field]
                 self.key_of[index] = textio.python_string_key(value)
                 self.value_of[index] = value
+                self.hashed_of[index] = len(value.encode("utf-8")) != 8
 
     @staticmethod
     def beside(path: str | os.PathLike) -> pathlib.Path:
@@ -222,7 +225,7 @@ class IPinYouIndexedReader(DelimitedReader):
         # Each of the 16 fields must appear exactly once per line.
         complete = np.all(np.sort(fields, axis=1) == np.arange(len(FIELDS)), axis=1)
         incomplete = complete == False  # noqa: E712 (elementwise)
-        keys = np.zeros((count, len(FIELDS)), np.int64)
+        keys = np.zeros((len(FIELDS), count), np.int64).T
         value_index = np.zeros((count, len(FIELDS)), np.int64)
         ok = ~bad & complete
         rows = np.flatnonzero(ok)
@@ -247,7 +250,8 @@ class IPinYouIndexedReader(DelimitedReader):
         def value_names(field: int, rows: np.ndarray) -> list[str]:
             return [featindex.value_of[index] for index in value_index[rows, field]]
 
-        return keys, bad | incomplete, make_bad_rows, value_names
+        hashed = [featindex.hashed_of[value_index[:, field]] for field in range(len(FIELDS))]
+        return keys, bad | incomplete, make_bad_rows, value_names, hashed
 
     def describe(self) -> dict:
         return {"form": "indexed (fm.txt + featindex.fm.txt)"}

@@ -20,13 +20,16 @@ WORKSPACE.md ("Prepared dataset format").
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import math
 import os
 import pathlib
+import queue
 import shutil
 import sys
+import threading
 import time
 from typing import Sequence
 
@@ -55,6 +58,10 @@ DEFAULT_ROWS_PER_SHARD = 1_000_000
 # metadata.json keeps this many rejected rows as examples.
 MAX_BAD_ROW_EXAMPLES = 20
 VOCABULARY_DIR = "vocabularies"
+# Pass 1 stores every valid row's keys (int64, field-major per chunk) and its label, split
+# and shard hash here, inside the temporary output folder, so pass 2 needs no parsing.
+KEYS_FILE = "pass1-keys.bin"
+ROWS_FILE = "pass1-rows.bin"
 
 logger = logging.getLogger(__name__)
 
@@ -99,13 +106,51 @@ def _progress_bar(total_bytes: int, description: str, enabled: bool):
     return tqdm(total=total_bytes, unit="B", unit_scale=True, desc=description, disable=not enabled)
 
 
-def _iterate_chunks(readers, inputs, block_bytes, bar):
+def _read_all(readers, inputs, block_bytes):
     for file_index, (reader, path) in enumerate(zip(readers, inputs)):
-        consumed = 0
-        for chunk in reader.read(path, file_index, block_bytes=block_bytes):
-            bar.update(chunk.file_bytes - consumed)
-            consumed = chunk.file_bytes
-            yield chunk
+        yield from reader.read(path, file_index, block_bytes=block_bytes)
+
+
+def _iterate_chunks(readers, inputs, block_bytes, bar):
+    """Yield the chunks of all inputs, read and parsed one chunk ahead in a background thread.
+
+    Parsing (pyarrow, GIL released) then overlaps the caller's counting of the previous
+    chunk. Reader exceptions are raised here, in the caller's thread.
+    """
+    results: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    finished = object()
+
+    def produce() -> None:
+        try:
+            for chunk in _read_all(readers, inputs, block_bytes):
+                if stop.is_set():
+                    return
+                results.put(chunk)
+            results.put(finished)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            results.put(error)
+
+    thread = threading.Thread(target=produce, name="prepare-reader", daemon=True)
+    thread.start()
+    try:
+        consumed = {}
+        while True:
+            item = results.get()
+            if item is finished:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            bar.update(item.file_bytes - consumed.get(item.file_index, 0))
+            consumed[item.file_index] = item.file_bytes
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                results.get(timeout=0.1)
+            except queue.Empty:
+                pass
 
 
 def prepare(
@@ -186,27 +231,38 @@ def prepare(
     total_bytes = sum(os.path.getsize(path) for path in inputs)
     started = time.monotonic()
     logger.info("preparing %s from %s into %s", dataset, ", ".join(inputs), output_dir)
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
     try:
-        # Pass 1: validate, split and count.
+        # Pass 1: validate, split, count, and store the keys for pass 2.
         report = BadRowReport()
         counters = [KeyCounter() for _ in fields]
+        hashed_names: list[dict[int, str]] = [{} for _ in fields]
         rows = np.zeros(3, np.int64)
         positives = np.zeros(3, np.int64)
         rows_read = 0
         blank_lines = 0
-        with _progress_bar(total_bytes, "pass 1/2 count", progress) as bar:
+        chunk_rows: list[int] = []
+        with _progress_bar(total_bytes, "pass 1/2 count", progress) as bar, \
+                open(temporary / KEYS_FILE, "wb") as keys_file, \
+                open(temporary / ROWS_FILE, "wb") as rows_file:
             for chunk in _iterate_chunks(readers, inputs, block_bytes, bar):
                 if chunk.bad_rows and on_bad_row == "error":
                     raise BadRowError(chunk.bad_rows[0])
                 report.add(chunk.bad_rows)
                 rows_read += len(chunk.labels) + len(chunk.bad_rows)
                 blank_lines += chunk.blank_lines
+                if len(chunk.labels) == 0:
+                    continue
                 split = assign(chunk)
                 rows += np.bincount(split, minlength=3)
                 positives += np.bincount(split, weights=chunk.labels, minlength=3).astype(np.int64)
-                train_keys = chunk.keys[split == TRAIN]
-                for index, counter in enumerate(counters):
-                    counter.add(train_keys[:, index])
+                _count_chunk(chunk, split, counters, hashed_names, executor)
+                shard_hash = (row_hashes(seed, chunk.file_index, chunk.line_numbers, stream=1) >> np.uint64(33))
+                row_info = np.stack([chunk.labels.astype(np.int32) + 2 * split, shard_hash.astype(np.int32)], axis=1)
+                rows_file.write(row_info.astype("<i4").tobytes())
+                # Field-major, so pass 2 encodes each field from a contiguous array.
+                keys_file.write(np.ascontiguousarray(chunk.keys.T).astype("<i8").tobytes())
+                chunk_rows.append(len(chunk.labels))
         if rows.sum() == 0:
             raise InputFileError(
                 f"no valid rows in {', '.join(inputs)}: all {rows_read} rows were rejected "
@@ -214,32 +270,38 @@ def prepare(
             )
         vocabularies = [Vocabulary.from_counts(*counter.totals(), min_count) for counter in counters]
         del counters
+        # Value text per id: kept aside for hashed keys, recovered from the key otherwise.
+        names = [
+            [hashed[key] if key in hashed else readers[0].key_text(index, key) for key in vocabulary.keys_by_id.tolist()]
+            for index, (vocabulary, hashed) in enumerate(zip(vocabularies, hashed_names))
+        ]
+        del hashed_names
 
-        # Pass 2: encode and write shards.
+        # Pass 2: encode the stored keys and write the shards.
         num_shards = [math.ceil(count / rows_per_shard) if count else 0 for count in rows]
         shard_paths = [
             [f"{SPLIT_NAMES[split]}-{index:05d}-of-{num_shards[split]:05d}.bin" for index in range(num_shards[split])]
             for split in range(3)
         ]
-        names = [np.empty(vocabulary.size, object) for vocabulary in vocabularies]
-        named = [np.zeros(vocabulary.size, bool) for vocabulary in vocabularies]
-        for flags in named:
-            flags[0] = True
         written = np.zeros(3, np.int64)
         writers = [[open(temporary / name, "wb", buffering=1 << 20) for name in paths] for paths in shard_paths]
         try:
-            with _progress_bar(total_bytes, "pass 2/2 encode", progress) as bar:
-                for chunk in _iterate_chunks(readers, inputs, block_bytes, bar):
-                    _encode_chunk(chunk, assign(chunk), vocabularies, names, named, writers, num_shards, seed, written)
+            with _progress_bar(int(sum(chunk_rows)), "pass 2/2 encode", progress) as bar, \
+                    open(temporary / KEYS_FILE, "rb") as keys_file, \
+                    open(temporary / ROWS_FILE, "rb") as rows_file:
+                for count in chunk_rows:
+                    row_info = np.fromfile(rows_file, dtype="<i4", count=2 * count).reshape(count, 2)
+                    keys = np.fromfile(keys_file, dtype="<i8", count=len(fields) * count).reshape(len(fields), count)
+                    _encode_chunk(row_info, keys, vocabularies, writers, num_shards, written, executor)
+                    bar.update(count)
         finally:
             for split_writers in writers:
                 for writer in split_writers:
                     writer.close()
+        (temporary / KEYS_FILE).unlink()
+        (temporary / ROWS_FILE).unlink()
         if not np.array_equal(written, rows):
-            raise RuntimeError(
-                f"the inputs changed between the two passes: pass 1 counted {rows.tolist()} rows "
-                f"per split, pass 2 wrote {written.tolist()}"
-            )
+            raise RuntimeError(f"pass 1 counted {rows.tolist()} rows per split, pass 2 wrote {written.tolist()}")
 
         num_columns = len(fields) + 1
         for index, name in enumerate(shard_paths[TRAIN]):
@@ -286,34 +348,55 @@ def prepare(
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+    finally:
+        executor.shutdown()
     elapsed = time.monotonic() - started
     logger.info("prepared %d rows in %.1f s (%.0f rows/s)", rows_read, elapsed, rows_read / max(elapsed, 1e-9))
     return metadata
 
 
-def _encode_chunk(chunk, split, vocabularies, names, named, writers, num_shards, seed, written) -> None:
-    count = len(chunk.labels)
-    if count == 0:
-        return
+def _count_chunk(chunk, split, counters, hashed_names, executor) -> None:
+    """Count the training rows' keys per field; keep the text of new hashed keys."""
+    train_rows = np.flatnonzero(split == TRAIN)
+
+    def count_field(index: int) -> None:
+        keys = chunk.keys[:, index][train_rows]
+        counters[index].add(keys)
+        hashed = chunk.hashed[index]
+        if hashed is None:
+            return
+        rows = train_rows[hashed[train_rows]]
+        if len(rows) == 0:
+            return
+        unique, first = np.unique(chunk.keys[rows, index], return_index=True)
+        known = hashed_names[index]
+        new = [position for position, key in enumerate(unique.tolist()) if key not in known]
+        if new:
+            texts = chunk.value_names(index, rows[first[new]])
+            for key, text in zip(unique[new].tolist(), texts):
+                known[key] = text
+
+    list(executor.map(count_field, range(len(counters))))
+
+
+def _encode_chunk(row_info, keys, vocabularies, writers, num_shards, written, executor) -> None:
+    """Encode one stored chunk and append its records to the shards of their splits."""
+    count = len(row_info)
     records = np.empty((count, len(vocabularies) + 1), "<i4")
-    records[:, 0] = chunk.labels
-    for index, vocabulary in enumerate(vocabularies):
-        ids = vocabulary.encode(chunk.keys[:, index])
-        records[:, index + 1] = ids
-        # Record the raw text of ids met for the first time (for the vocabulary files).
-        unnamed = ~named[index][ids]
-        if unnamed.any():
-            new_ids, first = np.unique(ids[unnamed], return_index=True)
-            rows = np.flatnonzero(unnamed)[first]
-            names[index][new_ids] = chunk.value_names(index, rows)
-            named[index][new_ids] = True
-    shard_hashes = row_hashes(seed, chunk.file_index, chunk.line_numbers, stream=1)
+    records[:, 0] = row_info[:, 0] & 1
+    split = row_info[:, 0] >> 1
+    shard_hash = row_info[:, 1].astype(np.int64)
+
+    def encode_field(index: int) -> None:
+        records[:, index + 1] = vocabularies[index].encode(keys[index])
+
+    list(executor.map(encode_field, range(len(vocabularies))))
     for split_index in range(3):
         mask = split == split_index
         if not mask.any():
             continue
         split_records = records[mask]
-        shards = (shard_hashes[mask] % np.uint64(num_shards[split_index])).astype(np.int64)
+        shards = shard_hash[mask] % num_shards[split_index]
         order = np.argsort(shards, kind="stable")
         boundaries = np.searchsorted(shards[order], np.arange(num_shards[split_index] + 1))
         for shard in range(num_shards[split_index]):
@@ -330,7 +413,7 @@ def _permute_shard(path: pathlib.Path, num_columns: int, seed: int, index: int) 
     records[permutation].tofile(path)
 
 
-def _write_vocabularies(folder: pathlib.Path, fields, vocabularies, names) -> list[dict]:
+def _write_vocabularies(folder: pathlib.Path, fields, vocabularies, names: list[list[str]]) -> list[dict]:
     """Write one TSV per field (id, value, train_count); return the metadata field entries."""
     (folder / VOCABULARY_DIR).mkdir()
     entries = []
@@ -339,9 +422,7 @@ def _write_vocabularies(folder: pathlib.Path, fields, vocabularies, names) -> li
         with open(folder / relative, "w", encoding="utf-8") as stream:
             stream.write("id\tvalue\ttrain_count\n")
             for index in range(1, vocabulary.size):
-                value = field_names[index]
-                if value is None:
-                    raise RuntimeError(f"no value text recorded for id {index} of field {field.name}")
+                value = field_names[index - 1]
                 stream.write(f"{index}\t{escape_vocabulary_value(value)}\t{vocabulary.counts_by_id[index - 1]}\n")
         entries.append(
             {

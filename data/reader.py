@@ -40,9 +40,14 @@ class DelimitedReader:
         """Turn a parsed table into keys.
 
         Returns (keys int64 [n, F], bad mask [n] of rows with an invalid value,
-        make_bad_rows(mask) -> list[BadRow], value_names(field, rows) -> list[str]).
+        make_bad_rows(mask) -> list[BadRow], value_names(field, rows) -> list[str],
+        hashed: per field a bool mask [n] of hashed keys or None, see `Chunk.hashed`).
         """
         raise NotImplementedError
+
+    def key_text(self, field_index: int, key: int) -> str:
+        """Text of a key that is not a hash (see `Chunk.hashed`): by default an 8-byte value."""
+        return textio.key_bytes_text(key)
 
     def describe(self) -> dict:
         """Preprocessing facts recorded in metadata.json."""
@@ -66,11 +71,20 @@ class DelimitedReader:
         integer_columns = self.integer_columns(path)
         lines_seen = 0
         for block in textio.read_blocks(path, skip_lines=int(self.has_header), block_bytes=block_bytes):
-            scanned = textio.scan_block(
-                block, path=path, separator=self.separator.encode(), column_names=column_names
-            )
-            lines_seen += len(scanned.line_numbers) + len(scanned.bad_rows) + scanned.blank_lines
-            yield self._chunk(path, file_index, block, scanned, column_names, integer_columns)
+            chunk = self._fast_chunk(path, file_index, block, column_names, integer_columns)
+            if chunk is None:
+                scanned = textio.scan_block(
+                    block, path=path, separator=self.separator.encode(), column_names=column_names
+                )
+                table, invalid = textio.parse_text(
+                    scanned.data,
+                    separator=self.separator,
+                    column_names=column_names,
+                    integer_columns=integer_columns,
+                ) if len(scanned.line_numbers) else (None, {})
+                chunk = self._chunk(path, file_index, block, scanned, table, invalid, integer_columns)
+            lines_seen += len(chunk.labels) + len(chunk.bad_rows) + chunk.blank_lines
+            yield chunk
         if lines_seen == 0:
             if self.has_header:
                 raise InputFileError(
@@ -78,7 +92,33 @@ class DelimitedReader:
                 )
             raise InputFileError(f"input file is empty: {path}")
 
-    def _chunk(self, path, file_index, block, scanned, column_names, integer_columns) -> Chunk:
+    def _fast_chunk(self, path, file_index, block, column_names, integer_columns) -> Chunk | None:
+        """Parse a block without the line scan; None when the block needs `scan_block`.
+
+        pyarrow rejects a block with a wrong field count (blank lines and trailing
+        separators included) or a bad integer, and a block is only tried when it has no
+        CR, quote or NUL byte, so a parsed block has exactly the lines of the file.
+        """
+        import pyarrow as pa
+
+        data = block.data
+        if b"\r" in data or b'"' in data or b"\x00" in data:
+            return None
+        try:
+            table, invalid = textio.parse_text(
+                data, separator=self.separator, column_names=column_names,
+                integer_columns=integer_columns, strict=True,
+            )
+        except pa.ArrowInvalid:
+            return None
+        line_count = block.line_count
+        if table.num_rows != line_count:
+            return None
+        line_numbers = block.first_line + np.arange(line_count, dtype=np.int64)
+        scanned = textio.ScannedBlock(data, line_numbers, [], 0)
+        return self._chunk(path, file_index, block, scanned, table, invalid, integer_columns)
+
+    def _chunk(self, path, file_index, block, scanned, table, invalid, integer_columns) -> Chunk:
         num_fields = len(self.fields)
         line_numbers = scanned.line_numbers
         bad_rows = list(scanned.bad_rows)
@@ -86,14 +126,9 @@ class DelimitedReader:
             return Chunk(
                 path, file_index, line_numbers, np.zeros(0, np.int8), np.zeros((0, num_fields), np.int64),
                 bad_rows, scanned.blank_lines, block.file_bytes, lambda field, rows: [],
+                [None] * num_fields,
             )
 
-        table, invalid = textio.parse_text(
-            scanned.data,
-            separator=self.separator,
-            column_names=column_names,
-            integer_columns=integer_columns,
-        )
         bad = np.zeros(len(line_numbers), bool)
 
         def reject(mask: np.ndarray, make_rows) -> None:
@@ -125,9 +160,14 @@ class DelimitedReader:
             ),
         )
 
-        keys, value_bad, make_value_rows, value_names = self.encode(table, line_numbers, path)
+        keys, value_bad, make_value_rows, value_names, hashed = self.encode(table, line_numbers, path)
         reject(value_bad, make_value_rows)
 
+        if not bad.any():
+            return Chunk(
+                path, file_index, line_numbers, labels.astype(np.int8), keys, bad_rows,
+                scanned.blank_lines, block.file_bytes, value_names, hashed,
+            )
         keep = ~bad
         kept_rows = np.flatnonzero(keep)
         bad_rows.sort(key=lambda row: row.line)
@@ -141,6 +181,7 @@ class DelimitedReader:
             blank_lines=scanned.blank_lines,
             file_bytes=block.file_bytes,
             value_names=lambda field, rows: value_names(field, kept_rows[rows]),
+            hashed=[mask[keep] if mask is not None else None for mask in hashed],
         )
 
 

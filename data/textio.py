@@ -128,6 +128,7 @@ class Block:
     data: bytes
     first_line: int  # 1-based line number of the first line in `data`
     file_bytes: int  # bytes of the file on disk consumed so far (for progress bars)
+    line_count: int  # number of lines in `data`
 
 
 def read_header(path: str | os.PathLike) -> str:
@@ -176,10 +177,11 @@ def read_blocks(
                 carry = data
                 continue
             block, carry = data[: cut + 1], data[cut + 1 :]
-            yield Block(block, line_number, compressed_position(stream))
-            line_number += block.count(b"\n")
+            line_count = block.count(b"\n")
+            yield Block(block, line_number, compressed_position(stream), line_count)
+            line_number += line_count
         if carry:
-            yield Block(carry + b"\n", line_number, compressed_position(stream))
+            yield Block(carry + b"\n", line_number, compressed_position(stream), carry.count(b"\n") + 1)
 
 
 @dataclasses.dataclass
@@ -287,9 +289,10 @@ def scan_block(
 # --- Keys ------------------------------------------------------------------------------
 # Categorical values are counted and encoded as 64-bit keys, not as Python strings, so
 # that tens of millions of distinct levels fit in a few hundred MB. A key depends only on
-# the value's bytes: splitmix64 over the value's 8-byte words, seeded with its length. For
-# values of at most 8 bytes and one length the key is a bijection of the value (splitmix64
-# is invertible); otherwise two values share a key with probability about 2**-64 per pair.
+# the value's bytes. A value of exactly 8 bytes (the hex hashes of Criteo and Avazu) is its
+# own key: the bytes read as a little-endian int64, with no hashing. Any other value is
+# hashed with splitmix64 over its zero-padded 8-byte words, seeded with its length. Two
+# different values share a key with probability about 2**-64 per pair.
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -314,7 +317,11 @@ def _combine(lengths: np.ndarray, words: np.ndarray) -> np.ndarray:
     for column in range(1, words.shape[1]):
         mixed = splitmix64(key ^ words[:, column])
         key = np.where(words_needed > column, mixed, key)
+    key = np.where(lengths == 8, words[:, 0], key)
     return key.view(np.int64)
+
+
+_EMPTY_KEY = int(_combine(np.zeros(1, np.int64), np.zeros((1, 1), np.uint64))[0])
 
 
 def string_keys(array) -> np.ndarray:
@@ -352,9 +359,9 @@ def string_keys(array) -> np.ndarray:
         chunk = data[offsets[0] : offsets[-1]]
         if array.null_count:
             chunk = np.concatenate([data[offsets[i] : offsets[i] + 8] for i in np.flatnonzero(nonempty)])
-        words = np.zeros((count, 1), np.uint64)
-        words[nonempty, 0] = np.frombuffer(chunk.tobytes(), dtype="<u8")
-        return _combine(lengths, words)
+        keys = np.full(count, _EMPTY_KEY, np.int64)
+        keys[nonempty] = np.frombuffer(chunk.tobytes(), dtype="<i8")
+        return keys
 
     width = num_words * 8
     positions = offsets[:-1, None] + np.arange(width, dtype=np.int32)[None, :]
@@ -364,6 +371,18 @@ def string_keys(array) -> np.ndarray:
         padded[inside] = data[positions[inside]]
     words = padded.view("<u8")
     return _combine(lengths, words)
+
+
+def hashed_mask(array) -> np.ndarray:
+    """Bool mask of the values of a pyarrow binary array whose key is a hash (length != 8)."""
+    import pyarrow.compute as pc
+
+    return np.asarray(pc.binary_length(array).to_numpy(zero_copy_only=False)) != 8
+
+
+def key_bytes_text(key: int) -> str:
+    """Text of an 8-byte value from its key (the inverse of the no-hash case)."""
+    return int(key).to_bytes(8, "little", signed=True).decode("utf-8", errors="replace")
 
 
 def python_string_key(value: str) -> int:
@@ -389,6 +408,9 @@ class Chunk:
     # value_names(field_index, row_indices) -> the raw value strings of those rows, used
     # to write the vocabulary files of the prepared dataset.
     value_names: Callable[[int, np.ndarray], list[str]]
+    # Per field, a bool mask [n] of the rows whose key is a hash (so its text must be kept
+    # aside), or None when every key of the field can be turned back into its text.
+    hashed: list = dataclasses.field(default_factory=list)
 
 
 def _as_text(value) -> str:
@@ -426,19 +448,25 @@ def parse_text(
     separator: str,
     column_names: Sequence[str],
     integer_columns: Sequence[str] = (),
+    strict: bool = False,
 ):
-    """Parse scanned lines into a pyarrow table; return (table, invalid integer masks).
+    """Parse lines into a pyarrow table; return (table, invalid integer masks).
 
     Integer columns become int64 with blank values as null; the other columns stay binary
     (no UTF-8 check, values are only hashed). The second result maps each integer column
-    with unparsable values to a bool mask [rows] of those values; their entries in the
-    table are null.
+    with unparsable values to (bool mask [rows], raw values of the masked rows); their
+    entries in the table are null.
+
+    Raises:
+        pyarrow.ArrowInvalid: `strict` and any line or value is malformed (the caller then
+            scans the block with `scan_block` and parses it again without `strict`).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
     from pyarrow import csv
 
-    read_options = csv.ReadOptions(column_names=list(column_names), block_size=1 << 26)
+    # pyarrow parses blocks of this many bytes in parallel threads.
+    read_options = csv.ReadOptions(column_names=list(column_names), block_size=1 << 20)
     parse_options = csv.ParseOptions(
         delimiter=separator,
         quote_char=False,
@@ -462,7 +490,8 @@ def parse_text(
     try:
         return csv.read_csv(source, read_options, parse_options, convert_options(column_types)), {}
     except pa.ArrowInvalid:
-        pass
+        if strict:
+            raise
 
     # Slow path, only for blocks with a bad integer: find the bad values column by column.
     column_types = {name: pa.binary() for name in column_names}
