@@ -337,6 +337,27 @@ class CTRModel(keras.Model):
         ids, _, _ = _split_inputs(inputs)
         return ops.cast(self(ids, training=False), "float32")
 
+    def export(self, filepath: Any, format: str = "tf_saved_model", verbose: Any = None,
+               input_signature: Any = None, **kwargs: Any) -> Any:
+        """Export for serving; the default signature takes int32 ids ``[batch, F]``.
+
+        F is read from the model's `FieldEmbedding`; pass ``input_signature`` for a model
+        without one. The serving function runs ``call(ids, training=False)``.
+        """
+        if input_signature is None:
+            from ada_keras.layers.field_embedding import FieldEmbedding
+
+            embeddings = [
+                layer for layer in self._flatten_layers(include_self=False)
+                if isinstance(layer, FieldEmbedding)
+            ]
+            if embeddings:
+                num_fields = embeddings[0].num_fields
+                input_signature = [tf.TensorSpec((None, num_fields), tf.int32, name="ids")]
+        return super().export(
+            filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs
+        )
+
     def _sum_added_losses(self) -> Any:
         total = ops.zeros((), dtype="float32")
         for loss in self.losses:

@@ -1,7 +1,7 @@
 """SparseMoE: a sparsely gated mixture of feature-interaction experts with Add & Normalize.
 
     G, P = NoisyCosineGate(X0)                       gates G: top-k softmax, [batch, n]
-    Y    = sum_{j : G_j > 0} G_j E_j(X_{l-1}, X0)    each expert sees only its examples
+    Y    = sum_{j : G_j > 0} G_j E_j(X_{l-1}, X0)    each expert runs on its rows only
     X_l  = LayerNorm(X_{l-1} + Y)
     loss = load_loss_weight * sum_j f_j P_j / w_j    added with add_loss
 
@@ -260,8 +260,9 @@ class SparseMoE(keras.layers.Layer):
     def routing_shares(self) -> dict[str, np.ndarray | int]:
         """Return the routing statistics since the last reset, as NumPy values.
 
-        ``routed`` [n]: share of examples whose selected experts include j (sums to k);
-        ``top1`` [n]: share whose largest gate is j (sums to 1); ``examples``: count.
+        ``routed`` [n] is the share of examples whose selected experts include j (it sums
+        to k). ``top1`` [n] is the share whose largest gate is j (it sums to 1).
+        ``examples`` is the number of examples counted.
         """
         examples = int(keras.ops.convert_to_numpy(self.routed_examples))
         denominator = max(examples, 1)
