@@ -1,0 +1,1 @@
+"""Runnable examples of ada_keras; each module runs with ``python -m``."""
