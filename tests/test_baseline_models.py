@@ -141,3 +141,13 @@ def test_baselines_have_no_alpha_variables():
     table = model.field_embedding.embeddings
     linear_table = model.linear.id_weights.embeddings
     assert {id(table), id(linear_table)} == {id(v) for v in model.embedding_variables}
+
+
+def test_registry_builds_adaensemble():
+    from ada_keras import AdaEnsemble
+
+    model = build_model("adaensemble", VOCABULARY_SIZES, embedding_dim=4, num_layers=1, top_k=1)
+    assert isinstance(model, AdaEnsemble)
+    assert "top_k" in hyperparameter_names("adaensemble")
+    probabilities = model(random_ids(4, seed=4))
+    assert tuple(probabilities.shape) == (4, 1)
