@@ -70,7 +70,7 @@ def make_dataset(
 
     ids are int32 [batch, F] and labels float32 [batch, 1]. Records are read with
     FixedLengthRecordDataset, batched, then decoded with one vectorised decode_raw per
-    batch, and prefetched.
+    batch, and prefetched. Without `shuffle` the order is that of `load_split`.
 
     Args:
         directory: prepared dataset folder.
@@ -109,14 +109,18 @@ def make_dataset(
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.interleave(
-        lambda path: tf.data.FixedLengthRecordDataset(path, record_bytes, buffer_size=1 << 20),
-        cycle_length=min(len(files), 4),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
+    def read_shard(path):
+        return tf.data.FixedLengthRecordDataset(path, record_bytes, buffer_size=1 << 20)
+
     if shuffle:
+        # Read up to 4 shards at once, so the buffer mixes records of several shards.
+        dataset = dataset.interleave(
+            read_shard, cycle_length=min(len(files), 4), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    else:
+        # Shard after shard: the order of load_split.
+        dataset = dataset.flat_map(read_shard)
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)

@@ -95,14 +95,17 @@ class DelimitedReader:
     def _fast_chunk(self, path, file_index, block, column_names, integer_columns) -> Chunk | None:
         """Parse a block without the line scan; None when the block needs `scan_block`.
 
-        pyarrow rejects a block with a wrong field count (blank lines and trailing
-        separators included) or a bad integer, and a block is only tried when it has no
-        CR, quote or NUL byte, so a parsed block has exactly the lines of the file.
+        pyarrow rejects a block with a wrong field count (trailing separators included) or
+        a bad integer, and a block is only tried when it has no CR, quote, NUL byte or
+        blank line, so a parsed block has exactly the lines of the file.
         """
         import pyarrow as pa
 
         data = block.data
         if b"\r" in data or b'"' in data or b"\x00" in data:
+            return None
+        # pyarrow reads a blank line as a row of nulls, but blank lines are skipped here.
+        if data.startswith(b"\n") or b"\n\n" in data:
             return None
         try:
             table, invalid = textio.parse_text(
