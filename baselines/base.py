@@ -38,6 +38,8 @@ class EmbeddingBaseline(CTRModel):
             id), in field order.
         embedding_dim: D, the length of every field embedding.
         embedding_l2: L2 penalty factor on the whole embedding table. 0 disables it.
+            NOTE: the penalty covers every row in every step, so the table's gradient is
+            dense; keep it 0 for large vocabularies.
     """
 
     def __init__(

@@ -38,3 +38,15 @@ def test_linear_term_rejects_wrong_field_count():
 def test_linear_term_rejects_empty_vocabulary():
     with pytest.raises(ValueError):
         LinearTerm([4, 0])
+
+
+def test_linear_term_l2_penalises_looked_up_rows():
+    layer = LinearTerm([3, 4], l2=0.5, weights_initializer="random_normal")
+    ids = np.array([[1, 2], [1, 0]], dtype="int32")
+    layer(ids)
+    table = keras.ops.convert_to_numpy(layer.id_weights.embeddings)[:, 0]
+
+    # Rows 1 (twice), 3 + 2 and 3 + 0 of the table; row 0 and the others are not in the batch.
+    expected = 0.5 * (2 * table[1] ** 2 + table[5] ** 2 + table[3] ** 2)
+    assert len(layer.losses) == 1
+    np.testing.assert_allclose(float(layer.losses[0]), expected, rtol=1e-5)
