@@ -300,6 +300,35 @@ class AdaEnsemble(CTRModel):
             exit_shares = counts / max(counts.sum(), 1.0)
         return {"exit_depth_shares": exit_shares, "examples": examples, "layers": layers}
 
+    def routing_paths(self, ids: Any, batch_size: int = 4096) -> dict[str, np.ndarray]:
+        """Return each example's top-1 expert per layer and its exit depth (inference).
+
+        Every gate reads X0, so one embedding lookup gives all layers' choices. These
+        paths feed an alluvial diagram of expert choices across layers.
+
+        Returns:
+            ``{"top1": int32 [N, L]`` index of the expert with the largest gate, -1 for
+            the layers after the example's exit, ``"exit_depth": int32 [N]`` 0-based exit
+            layer (L - 1 for every example without early exit)``}``.
+        """
+        ids = np.asarray(ids)
+        top1_parts, depth_parts = [], []
+        for start in range(0, len(ids), batch_size):
+            x0 = self.embedding(ids[start:start + batch_size])
+            choices = [
+                keras.ops.convert_to_numpy(ops.argmax(moe.gate(x0)[0], axis=-1))
+                for moe in self.moe_layers
+            ]
+            top1 = np.stack(choices, axis=1).astype(np.int32)
+            if self.depth_controller is None:
+                depth = np.full(len(top1), self.num_layers - 1, np.int32)
+            else:
+                depth = keras.ops.convert_to_numpy(self.depth_controller(x0)[1])
+            top1[np.arange(self.num_layers)[None, :] > depth[:, None]] = -1
+            top1_parts.append(top1)
+            depth_parts.append(depth.astype(np.int32))
+        return {"top1": np.concatenate(top1_parts), "exit_depth": np.concatenate(depth_parts)}
+
     def format_routing_statistics(self) -> str:
         """Return `routing_statistics` as a small text table, one row per layer."""
         statistics = self.routing_statistics()

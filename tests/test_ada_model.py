@@ -118,6 +118,27 @@ def test_routing_statistics_after_evaluate():
     assert "DenseExpert" in model.format_routing_statistics()
 
 
+def test_routing_paths_match_statistics():
+    ids = make_ids()
+    model = AdaEnsemble(VOCABULARY_SIZES, **SMALL)
+    model(ids)
+    depth = spread_exits(model, ids)
+    paths = model.routing_paths(ids, batch_size=10)
+    np.testing.assert_array_equal(paths["exit_depth"], depth)
+    assert paths["top1"].shape == (len(ids), 3)
+    for layer in range(3):
+        reached = depth >= layer
+        assert (paths["top1"][~reached, layer] == -1).all()
+        assert (paths["top1"][reached, layer] >= 0).all()
+    model.reset_routing_statistics()
+    model.predict(ids, verbose=0)
+    statistics = model.routing_statistics()
+    for layer, shares in enumerate(statistics["layers"]):
+        choices = paths["top1"][:, layer]
+        counts = np.bincount(choices[choices >= 0], minlength=3)
+        np.testing.assert_allclose(shares["top1"], counts / max(counts.sum(), 1))
+
+
 def test_soft_exits_mix_all_estimators():
     ids = make_ids()
     model = AdaEnsemble(VOCABULARY_SIZES, **SMALL, jitter_eps=0.0)
