@@ -9,8 +9,8 @@ The AdaEnsemble paper (Yan and Li) uses 21 Avazu features without listing them. 
 
 - hour_of_day (0..23) and weekday (0 = Monday .. 6 = Sunday), both derived from `hour`
   (YYMMDDHH, UTC). The raw `hour` names one of the 240 hours of the 10-day collection
-  period, a timestamp rather than a context feature; hour of day and weekday carry its
-  daily and weekly cycles and generalise to other days.
+  period, so it is a timestamp rather than a context feature. Hour of day and weekday
+  keep its daily and weekly cycles and generalise to other days.
 - C1, banner_pos, site_id, site_domain, site_category, app_id, app_domain, app_category,
   device_model, device_type, device_conn_type, C14..C21 (19 columns, unchanged).
 

@@ -4,8 +4,8 @@ Each line: label, 13 integer columns I1..I13 (may be negative or blank), 26 cate
 columns C1..C26 (8-digit hex hashes, may be blank), tab-separated, no header.
 
 All 39 columns become fields. The integer columns are bucketised with the rule of the
-Criteo Kaggle winners (the "3 Idiots" team, Juan, Zhuang, Chin and Lin, 2014), which the
-AdaEnsemble paper by Yan and Li uses as well:
+Criteo Kaggle winners (the "3 Idiots" team, 2014), which the AdaEnsemble paper by Yan
+and Li uses as well:
 
     v -> floor(ln(v) ** 2)   for v > 2
     v -> v                   for v <= 2 (negative values included)

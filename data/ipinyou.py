@@ -4,9 +4,9 @@ Three file forms are read, all into the same 16 categorical fields (FIELD_NAMES)
 
 1. Log form (`train.log.txt`, `test.log.txt`): tab-separated with a header, one column per
    raw log field (click, weekday, hour, bidid, timestamp, ..., useragent, IP, ...,
-   slotprice, ...). The feature values are made the way make-ipinyou-data makes them:
-   `useragent` becomes "<os>_<browser>" from the lower-cased user agent, `slotprice` becomes
-   one of the buckets 0, 1-10, 11-50, 51-100, 101+, and every other field is used as it is
+   slotprice, ...). Feature values are derived as make-ipinyou-data derives them.
+   `useragent` becomes "<os>_<browser>" from the lower-cased user agent, and `slotprice`
+   one of the buckets 0, 1-10, 11-50, 51-100, 101+. Every other field is used as it is
    (IP is already truncated to "a.b.c.*" in the logs).
 2. Decoded form: the same header layout with the 16 fields already transformed (for
    example useragent "android_safari", slotprice "1-10"); values are used as they are.

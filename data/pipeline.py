@@ -1,6 +1,6 @@
 """Input pipelines over a prepared dataset folder (written by `data.prepare` or `data.synthetic`).
 
-A prepared folder holds `metadata.json` and, per split, shard files of little-endian int32
+A prepared folder contains `metadata.json` and, per split, shard files of little-endian int32
 records: the label (0 or 1) followed by one id per field. Field ids are per field, with 0
 the out-of-vocabulary id, so every id of field f is in [0, vocabulary_sizes[f]).
 """

@@ -259,9 +259,9 @@ def prepare(
                 _count_chunk(chunk, split, counters, hashed_names, executor)
                 shard_hash = (row_hashes(seed, chunk.file_index, chunk.line_numbers, stream=1) >> np.uint64(33))
                 row_info = np.stack([chunk.labels.astype(np.int32) + 2 * split, shard_hash.astype(np.int32)], axis=1)
-                rows_file.write(row_info.astype("<i4").tobytes())
+                rows_file.write(np.ascontiguousarray(row_info, dtype="<i4").data)
                 # Field-major, so pass 2 encodes each field from a contiguous array.
-                keys_file.write(np.ascontiguousarray(chunk.keys.T).astype("<i8").tobytes())
+                keys_file.write(np.ascontiguousarray(chunk.keys.T, dtype="<i8").data)
                 chunk_rows.append(len(chunk.labels))
         if rows.sum() == 0:
             raise InputFileError(
@@ -449,7 +449,7 @@ def _publish(temporary: pathlib.Path, output_dir: pathlib.Path, overwrite: bool)
 
 
 def format_accounting(metadata: dict) -> str:
-    """A short text summary: rows per split, rejected rows, and the identity check."""
+    """Format a short text summary: rows per split, rejected rows, and the identity check."""
     splits = metadata["splits"]
     accounted = sum(splits[name]["rows"] for name in SPLIT_NAMES) + metadata["rows_rejected"]
     lines = [f"dataset {metadata['dataset']}: {metadata['num_fields']} fields, vocabulary sizes {metadata['vocabulary_sizes']}"]

@@ -67,9 +67,9 @@ def assign_given_split(
 class KeyCounter:
     """Exact occurrence counts of int64 keys, added chunk by chunk.
 
-    Each chunk is reduced to (unique keys, counts) at once; the reduced chunks are merged
-    into the sorted totals when they add up to as many entries as the totals hold (at least
-    `merge_entries`), so each entry is merged O(log n) times.
+    Each chunk is reduced to (unique keys, counts) at once. The reduced chunks are merged
+    into the sorted totals when they add up to as many entries as the totals contain (at
+    least `merge_entries`), so each entry is merged O(log n) times.
     """
 
     def __init__(self, merge_entries: int = 1 << 21):

@@ -96,8 +96,8 @@ class DelimitedReader:
         """Parse a block without the line scan; None when the block needs `scan_block`.
 
         pyarrow rejects a block with a wrong field count (trailing separators included) or
-        a bad integer, and a block is only tried when it has no CR, quote, NUL byte or
-        blank line, so a parsed block has exactly the lines of the file.
+        a bad integer. A block is only tried when it has no CR, quote, NUL byte or blank
+        line, so a parsed block has exactly the lines of the file.
         """
         import pyarrow as pa
 
@@ -189,7 +189,7 @@ class DelimitedReader:
 
 
 def first_data_line(path: str, has_header: bool) -> str | None:
-    """The first data line of a file (after the header), or None when there is none."""
+    """Return the first data line of a file (after the header), or None when there is none."""
     with textio.open_binary(path) as stream:
         lines = [stream.readline() for _ in range(2)]
     line = lines[int(has_header)].rstrip(b"\r\n")

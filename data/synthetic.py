@@ -7,8 +7,8 @@ rows are then sampled from it:
 - Fields and kinds are those of the real prepared datasets: 39 (13 numeric + 26
   categorical) for Criteo, 21 for Avazu, 16 for iPinYou, with the same field names.
 - Ids follow a power law (Zipf, exponent 1.1 to 1.5) over a vocabulary of 3 to 20,000 ids
-  per field, drawn log-uniformly; a share of each field's rows has id 0, the
-  out-of-vocabulary id of prepared data.
+  per field, drawn log-uniformly. In fields of more than 50 ids, up to 5 % of the rows
+  have id 0, the out-of-vocabulary id of prepared data.
 - The click logit is bias + first-order weights + planted interaction terms of orders 2
   to 4. A term over fields (f1, ..., fk) is amplitude * s_f1(id) * ... * s_fk(id), with
   signs s_f(id) in {-1, +1} balanced so that E[s_f] is about 0 under the field's id
@@ -44,7 +44,8 @@ CLICK_RATES = {"criteo": 0.25, "avazu": 0.17, "ipinyou": 0.03}
 # Number of planted interaction terms of order 2, 3 and 4.
 INTERACTION_TERMS = {"criteo": (6, 3, 2), "avazu": (5, 3, 1), "ipinyou": (4, 2, 1)}
 # Standard deviations of the summed first-order part and of the summed interaction part
-# of the logit; with these, the Bayes-optimal AUC is near 0.8, as on the real data.
+# of the logit. With these, the AUC of the true logit is 0.78 to 0.80 on 20,000 test rows
+# (measured for seed 0), close to the AUCs reported on the real datasets.
 FIRST_ORDER_STD = 0.8
 INTERACTION_STD = 1.0
 MIN_VOCABULARY = 3
@@ -57,7 +58,7 @@ RAW_ROWS_PER_PIECE = 250_000
 
 
 def shape_fields(shape: str) -> tuple[Field, ...]:
-    """The fields of the real prepared dataset that `shape` imitates."""
+    """Return the fields of the real prepared dataset that `shape` imitates."""
     if shape == "criteo":
         return criteo.FIELDS
     if shape == "avazu":
@@ -91,7 +92,7 @@ class World:
         return ids
 
     def interaction_features(self, ids: np.ndarray) -> np.ndarray:
-        """The planted products s_f1 * ... * s_fk, float64 [rows, terms] (an oracle's inputs)."""
+        """Compute the planted products s_f1 * ... * s_fk, float64 [rows, terms] (an oracle's inputs)."""
         features = np.ones((len(ids), len(self.interactions)))
         for term, group in enumerate(self.interactions):
             for field in group:
@@ -278,7 +279,7 @@ def _category_tokens(world_seed: int, field_index: int, size: int) -> np.ndarray
 
 
 def _raw_piece(world: World, shape: str, ids: np.ndarray, labels: np.ndarray, first_row: int, rng, seed: int):
-    """A pyarrow table of raw text columns for one piece of rows."""
+    """Build a pyarrow table of raw text columns for one piece of rows."""
     import pyarrow as pa
 
     rows = len(ids)

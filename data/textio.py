@@ -300,7 +300,7 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
 def splitmix64(values: np.ndarray) -> np.ndarray:
-    """The splitmix64 finaliser, elementwise on uint64 (wrapping arithmetic)."""
+    """Apply the splitmix64 finaliser elementwise to uint64 values (wrapping arithmetic)."""
     z = values.astype(np.uint64) + _GOLDEN
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
@@ -422,7 +422,7 @@ def _as_text(value) -> str:
 
 
 def names_from_table(table, columns: Sequence[str]) -> Callable[[int, np.ndarray], list[str]]:
-    """A `Chunk.value_names` that reads the strings of `columns` from a pyarrow table."""
+    """Return a `Chunk.value_names` function that reads the strings of `columns` from a table."""
 
     def value_names(field_index: int, rows: np.ndarray) -> list[str]:
         column = table.column(columns[field_index])
@@ -454,8 +454,8 @@ def parse_text(
 
     Integer columns become int64 with blank values as null; the other columns stay binary
     (no UTF-8 check, values are only hashed). The second result maps each integer column
-    with unparsable values to (bool mask [rows], raw values of the masked rows); their
-    entries in the table are null.
+    with unparsable values to (bool mask [rows], raw values of the masked rows). Those
+    entries are null in the table.
 
     Raises:
         pyarrow.ArrowInvalid: `strict` and any line or value is malformed (the caller then

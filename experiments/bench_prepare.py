@@ -71,6 +71,10 @@ def measure(rows: int, work_dir: pathlib.Path) -> dict:
         rows_per_second=round(rows / result["seconds"]),
         # ru_maxrss is in kilobytes on Linux.
         peak_rss_megabytes=round(usage.ru_maxrss / 1024, 1),
+        # CPU seconds of the child, all threads, including Python start-up and imports.
+        cpu_seconds=round(usage.ru_utime + usage.ru_stime, 1),
+        # The machine is shared: the 1-minute load average shows how busy it was.
+        load_average=round(os.getloadavg()[0], 1),
         seconds=round(result["seconds"], 2),
     )
     raw.unlink()
@@ -91,11 +95,12 @@ def main(argv) -> None:
     finally:
         if FLAGS.work_dir is None:
             shutil.rmtree(work_dir, ignore_errors=True)
-    print("rows        file MB   seconds   rows/s     peak RSS MB   distinct ids")
+    print("rows        file MB   seconds   rows/s     CPU s   peak RSS MB   ids kept   load avg")
     for result in results:
         print(
             f"{result['rows']:>10,}  {result['file_megabytes']:>8}  {result['seconds']:>7}  "
-            f"{result['rows_per_second']:>9,}  {result['peak_rss_megabytes']:>10}  {result['vocabulary_total']:>10,}"
+            f"{result['rows_per_second']:>9,}  {result['cpu_seconds']:>6}  {result['peak_rss_megabytes']:>10}  "
+            f"{result['vocabulary_total']:>9,}  {result['load_average']:>8}"
         )
     if FLAGS.results:
         pathlib.Path(FLAGS.results).write_text(json.dumps(results, indent=2))

@@ -125,8 +125,8 @@ def test_tolerated_variants_parse_like_clean_file(tmp_path, criteo_lines, varian
         path = tmp_path / "v.txt"
         path.write_text("\n".join(lines))
     else:
-        # Blank lines are dropped and counted; the other rows keep their line numbers, so
-        # the blank lines go last to keep the split of every row the same.
+        # Blank lines are dropped and counted. They go last, so every row keeps its line
+        # number and therefore its split.
         path = write(tmp_path / "v.txt", lines + ["", ""])
     expected = prepare("criteo", [clean], tmp_path / "clean_out", min_count=2)
     actual = prepare("criteo", [path], tmp_path / "out", min_count=2)

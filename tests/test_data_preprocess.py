@@ -131,7 +131,7 @@ def test_prepare_matches_python_oracle(shared_data, tmp_path):
         assert len(actual) == len(expected)
 
 
-def test_ids_in_range_and_unseen_levels_map_to_oov(shared_data, tmp_path):
+def test_unseen_levels_map_to_oov(shared_data, tmp_path):
     path = shared_data / "criteo" / "criteo_train_head10k.txt"
     metadata = prepare("criteo", [path], tmp_path / "out", min_count=20)
     sizes = np.array(metadata["vocabulary_sizes"])
