@@ -78,7 +78,12 @@ class SplitEvaluator:
 
     def __init__(self, data_dir: str | os.PathLike, split: str, batch_size: int):
         self.split = split
-        self.dataset = pipeline.make_dataset(data_dir, split, batch_size)
+        rows = int(pipeline.load_metadata(data_dir)["splits"][split]["rows"])
+        dataset = pipeline.make_dataset(data_dir, split, batch_size)
+        # A known length lets Keras's predict stop without an "input ran out of data" warning.
+        self.dataset = dataset.apply(
+            tf.data.experimental.assert_cardinality(math.ceil(rows / batch_size))
+        )
         self.labels = labels_of(self.dataset)
 
     def evaluate(self, model: keras.Model) -> dict[str, float]:

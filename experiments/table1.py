@@ -56,7 +56,7 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_string(
     "output_dir", None,
-    "Where the cells and tables go; default results/table1/PROFILE-SOURCE, where SOURCE is "
+    "Where the cells and tables go; default runs/table1/PROFILE-SOURCE, where SOURCE is "
     "'synthetic' or 'data'.",
 )
 flags.DEFINE_bool("resume", False, "Reuse finished cells with the same configuration instead of rerunning them.")
@@ -163,7 +163,7 @@ def main(argv: Sequence[str]) -> None:
     seeds = parse_seeds(FLAGS.seeds)
     synthetic = FLAGS.data_dir is None
     source = "synthetic" if synthetic else "data"
-    output_dir = pathlib.Path(FLAGS.output_dir or f"results/table1/{FLAGS.profile}-{source}")
+    output_dir = pathlib.Path(FLAGS.output_dir or f"runs/table1/{FLAGS.profile}-{source}")
     cache_dir = pathlib.Path(FLAGS.cache_dir) if FLAGS.cache_dir else data_sources.default_cache_dir()
     verbose = FLAGS.keras_verbose
     if verbose is None:
