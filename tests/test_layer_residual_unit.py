@@ -11,9 +11,9 @@ def test_residual_unit_matches_formula():
     layer = ResidualUnit(hidden_units=5)
     layer.build(inputs.shape)
     w0, b0 = layer.inner.get_weights()
-    w1, b1 = layer.outer.get_weights()
-    b1 = b1 + 0.1  # Zero biases would hide a misplaced bias, so check with a shifted one.
-    layer.outer.bias.assign(b1)
+    (w1,) = layer.outer.get_weights()
+    b1 = np.linspace(-0.5, 0.5, 6)  # Zero biases would hide a misplaced bias.
+    layer.outer_bias.assign(b1)
     outputs = keras.ops.convert_to_numpy(layer(inputs.astype("float32")))
 
     expected = np.maximum(inputs + np.maximum(inputs @ w0 + b0, 0.0) @ w1 + b1, 0.0)

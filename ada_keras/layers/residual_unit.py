@@ -60,8 +60,12 @@ class ResidualUnit(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="inner",
         )
+        # The outer bias b_1 is a separate weight added after the skip connection. With a
+        # Dense bias, TensorFlow 2.21's CPU graph optimiser fuses MatMul + BiasAdd + Add +
+        # Relu into a kernel it has not registered and logs a warning on every trace.
         self.outer = keras.layers.Dense(
             width,
+            use_bias=False,
             kernel_initializer=self.kernel_initializer.from_config(self.kernel_initializer.get_config()),
             kernel_regularizer=regularizer,
             dtype=self.dtype_policy,
@@ -69,10 +73,12 @@ class ResidualUnit(keras.layers.Layer):
         )
         self.inner.build(tuple(input_shape))
         self.outer.build((input_shape[0], self.hidden_units))
+        self.outer_bias = self.add_weight(name="outer_bias", shape=(width,), initializer="zeros")
 
     def call(self, inputs: Any) -> Any:
         inputs = ops.cast(inputs, self.compute_dtype)
-        return ops.relu(inputs + self.outer(self.inner(inputs)))
+        skip_sum = inputs + self.outer(self.inner(inputs))
+        return ops.relu(skip_sum + ops.cast(self.outer_bias, self.compute_dtype))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
