@@ -2,12 +2,19 @@
 
 import csv
 import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 from experiments import config as experiment_config
 from experiments import data_sources, paper_results, tables
+
+REPOSITORY_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 MODEL_ORDER = (
     "lr", "fm", "dnn", "wide_deep", "deepfm", "deep_crossing", "dcn", "pnn", "xdeepfm",
@@ -251,3 +258,71 @@ def test_small_logloss_keeps_significant_digits():
     rows = tables.summarize(records, ["lr"], ["ipinyou"])
     markdown = tables.format_markdown(rows, "t")
     assert "0.005605" in markdown
+
+
+# ------------------------------------------------------------------ end to end
+
+
+def run_table1(arguments, cache_dir, **popen_arguments):
+    command = [
+        sys.executable, "-m", "experiments.table1", "--profile", "smoke",
+        "--datasets", "criteo", "--models", "lr,dnn", "--seeds", "0,1",
+        "--cache_dir", str(cache_dir), "--keras_verbose", "0", *arguments,
+    ]
+    environment = dict(os.environ, PYTHONPATH=str(REPOSITORY_ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen(
+        command, cwd=REPOSITORY_ROOT, env=environment, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen_arguments,
+    )
+
+
+def read_table_csv(path):
+    with path.open() as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_table1_killed_and_resumed_matches_uninterrupted(tmp_path):
+    cache_dir = tmp_path / "cache"
+    whole_dir = tmp_path / "whole"
+    process = run_table1(["--output_dir", str(whole_dir)], cache_dir)
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-3000:]
+    assert "cell 1 of 4: lr on criteo, seed 0" in stderr
+    assert "SYNTHETIC" in stdout
+    assert len(list((whole_dir / "cells").glob("*.json"))) == 4
+
+    # Kill a second run with SIGKILL once two cells are on disk, then resume it.
+    killed_dir = tmp_path / "killed"
+    process = run_table1(["--output_dir", str(killed_dir)], cache_dir)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            if len(list(killed_dir.glob("cells/*.json"))) >= 2:
+                break
+            time.sleep(0.1)
+        process.kill()
+    finally:
+        process.communicate(timeout=60)
+    finished = len(list(killed_dir.glob("cells/*.json")))
+    assert 2 <= finished < 4
+
+    process = run_table1(["--output_dir", str(killed_dir), "--resume"], cache_dir)
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-3000:]
+    assert stderr.count("already finished") == finished
+
+    whole = read_table_csv(whole_dir / "table1.csv")
+    resumed = read_table_csv(killed_dir / "table1.csv")
+    columns = ("model", "dataset", "auc_mean", "auc_std", "logloss_mean", "logloss_std", "seeds")
+    assert [[row[c] for c in columns] for row in resumed] == [
+        [row[c] for c in columns] for row in whole
+    ]
+    for row in whole:
+        assert row["auc_mean"] and row["logloss_mean"]  # every cell filled
+
+    record = json.loads((whole_dir / "cells" / "criteo__dnn__seed1.json").read_text())
+    assert record["configuration"]["profile"] == "smoke"
+    assert record["configuration"]["training"]["optimizer"] == "adam"
+    assert record["parameters"] > 0
+    assert 0.0 <= record["test"]["auc"] <= 1.0
+    assert record["test"]["rows"] == record["data"]["rows"]["test"]
