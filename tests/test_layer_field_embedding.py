@@ -50,6 +50,8 @@ def test_graph_out_of_range_maps_to_oov():
         keras.ops.convert_to_numpy(lookup(tf.constant(bad))),
         keras.ops.convert_to_numpy(layer(expected_ids)),
     )
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.out_of_range_count),
+                                  [1, 0, 1])
 
 
 def test_gradient_is_indexed_slices():
@@ -58,7 +60,7 @@ def test_gradient_is_indexed_slices():
     layer(ids)
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(layer(ids))
-    gradient = tape.gradient(loss, layer.trainable_variables[0])
+    gradient = tape.gradient(loss, layer.embeddings)
     assert isinstance(gradient, tf.IndexedSlices)
     dense = tf.convert_to_tensor(gradient).numpy()
     touched_rows = np.unique(make_ids() + np.array([0, 5, 8]))

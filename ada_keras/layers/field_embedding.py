@@ -30,7 +30,8 @@ class FieldEmbedding(keras.layers.Layer):
     Out-of-range ids: in eager mode, an id outside ``[0, vocabulary_sizes[i])`` raises a
     ``ValueError`` naming the field, the row and the value. Inside a ``tf.function``
     (``model.fit``, ``model.predict``, an exported SavedModel) raising would stop
-    serving, so such ids are replaced by the field's OOV id 0 instead.
+    serving, so such ids are replaced by the field's OOV id 0 instead, and the
+    non-trainable variable ``out_of_range_count`` counts them per field.
 
     Args:
         vocabulary_sizes: number of ids of each field, including the OOV id 0; each >= 1.
@@ -99,6 +100,13 @@ class FieldEmbedding(keras.layers.Layer):
             constraint=self.embeddings_constraint,
             trainable=True,
         )
+        self.out_of_range_count = self.add_weight(
+            name="out_of_range_count",
+            shape=(self.num_fields,),
+            dtype="int64",
+            initializer="zeros",
+            trainable=False,
+        )
 
     def call(self, ids: Any) -> Any:
         ids = tf.cast(ids, tf.int64)
@@ -115,6 +123,8 @@ class FieldEmbedding(keras.layers.Layer):
                     "the vocabulary sizes of the prepared dataset."
                 )
         else:
+            out_of_range = tf.reduce_sum(tf.cast(tf.logical_not(in_range), tf.int64), axis=0)
+            self.out_of_range_count.assign_add(out_of_range)
             ids = tf.where(in_range, ids, tf.zeros_like(ids))
 
         rows = ids + tf.constant(self.offsets, dtype=tf.int64)
