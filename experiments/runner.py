@@ -170,7 +170,7 @@ def run_cells(
         clock: seconds, monotonic; replaceable in tests.
 
     Returns:
-        The records of all cells, in the order of `cells`. Each record holds what
+        The records of all cells, in the order of `cells`. Each record contains what
         `run_cell` returned plus `cell`, `configuration`, `configuration_fingerprint`,
         `wall_time_s`, `finished_at` and `package_versions`.
     """

@@ -117,10 +117,17 @@ def prepare_datasets(
     return prepared
 
 
-def table_title(profile: str, synthetic: bool, seeds: Sequence[int]) -> str:
+def table_title(
+    profile: str, prepared: Mapping[str, data_sources.PreparedData], seeds: Sequence[int]
+) -> str:
+    """Return a title naming the profile, the data source and size, and the seed count."""
+    synthetic = any(data.synthetic for data in prepared.values())
     source = "embedded SYNTHETIC data" if synthetic else "real data"
+    sizes = ", ".join(
+        f"{dataset} {sum(data.rows().values()):,} rows" for dataset, data in prepared.items()
+    )
     return (
-        f"Table 1: test AUC and LogLoss, profile {profile}, {source}, "
+        f"Table 1: test AUC and LogLoss, profile {profile}, {source} ({sizes}), "
         f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
     )
 
@@ -226,7 +233,7 @@ def main(argv: Sequence[str]) -> None:
     descriptions = {dataset: prepared[dataset].describe() for dataset in datasets}
     markdown = tables.write_tables(
         rows, output_dir, "table1",
-        table_title(FLAGS.profile, synthetic, seeds),
+        table_title(FLAGS.profile, prepared, seeds),
         table_notes(FLAGS.profile, synthetic, FLAGS.tune),
         descriptions,
     )

@@ -326,3 +326,30 @@ def test_table1_killed_and_resumed_matches_uninterrupted(tmp_path):
     assert record["parameters"] > 0
     assert 0.0 <= record["test"]["auc"] <= 1.0
     assert record["test"]["rows"] == record["data"]["rows"]["test"]
+
+
+def test_grid_search_picks_best_validation(monkeypatch):
+    from experiments import cell_training
+
+    validation_auc = {1e-4: 0.70, 3e-4: 0.75, 1e-3: 0.72}
+    calls = []
+
+    def fake_train(model_name, data_dir, configuration, seed, **kwargs):
+        learning_rate = configuration["training"]["learning_rate"]
+        calls.append(learning_rate)
+        return {
+            "validation": {"auc": validation_auc[learning_rate], "logloss": 0.5},
+            # The test AUC must play no part in the choice.
+            "test": {"auc": 1.0 - validation_auc[learning_rate], "logloss": 0.5},
+        }
+
+    monkeypatch.setattr(cell_training, "train_and_evaluate", fake_train)
+    configuration = {"training": {"learning_rate": 1.0}, "model_hyperparameters": {}}
+    grid = {"training.learning_rate": [1e-4, 3e-4, 1e-3]}
+    record = cell_training.train_with_grid_search("dnn", "unused", configuration, grid, seed=0)
+
+    assert calls == [1e-4, 3e-4, 1e-3]
+    assert record["tuning"]["chosen"] == {"training.learning_rate": 3e-4}
+    assert record["test"]["auc"] == pytest.approx(0.25)
+    assert record["tuned_configuration"]["training"]["learning_rate"] == 3e-4
+    assert [trial["validation"]["auc"] for trial in record["tuning"]["trials"]] == [0.70, 0.75, 0.72]
