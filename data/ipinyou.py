@@ -118,6 +118,8 @@ class FeatureIndex:
     """The `featindex.fm.txt` map of make-ipinyou-data: index -> (field, value)."""
 
     def __init__(self, path: str | os.PathLike):
+        import pyarrow as pa
+
         path = os.fspath(path)
         size = 0
         entries = []
@@ -143,12 +145,14 @@ class FeatureIndex:
         self.value_of = [""] * size
         self.hashed_of = np.zeros(size, bool)
         position = {name: i for i, name in enumerate(FIELD_NAMES)}
-        for index, field, value in entries:
-            if field in position:
-                self.field_of[index] = position[field]
-                self.key_of[index] = textio.python_string_key(value)
-                self.value_of[index] = value
-                self.hashed_of[index] = len(value.encode("utf-8")) != 8
+        used = [(index, field, value) for index, field, value in entries if field in position]
+        indices = np.array([index for index, _, _ in used], np.int64)
+        values = pa.array([value.encode("utf-8") for _, _, value in used], pa.binary())
+        self.field_of[indices] = [position[field] for _, field, _ in used]
+        self.key_of[indices] = textio.string_keys(values)
+        self.hashed_of[indices] = textio.hashed_mask(values)
+        for index, _, value in used:
+            self.value_of[index] = value
 
     @staticmethod
     def beside(path: str | os.PathLike) -> pathlib.Path:

@@ -24,10 +24,11 @@ OOV_ID = 0
 
 
 def row_hashes(seed: int, file_index: int, line_numbers: np.ndarray, stream: int = 0) -> np.ndarray:
-    """uint64 hashes of (seed, file, line, stream): the same row gets the same hash in every run.
+    """Hash (seed, file, line, stream) to uint64: the same row gets the same hash in every run.
 
-    The line number is the row's physical line in its file, so the hash does not depend on
-    how the file is cut into chunks or on which other rows were rejected.
+    `line_numbers` are the rows' line numbers in their file (`data.prepare` leaves out a
+    header line), so the hash depends neither on how the file is cut into chunks nor on
+    which other rows were rejected.
     """
     base = splitmix64(np.array([seed * 4 + stream], dtype=np.uint64))[0]
     base = splitmix64(np.array([base ^ np.uint64(file_index)], dtype=np.uint64))[0]

@@ -198,6 +198,20 @@ def test_given_train_test_pair(shared_data, tmp_path):
     assert vocabulary["android_safari"] == 1
 
 
+def test_ipinyou_forms_give_identical_output(shared_data, tmp_path):
+    folder = shared_data / "ipinyou"
+    indexed = prepare("ipinyou", [folder / "train.fm.txt", folder / "test.fm.txt"], tmp_path / "indexed")
+    decoded = prepare("ipinyou", [folder / "train.decoded.tsv", folder / "test.decoded.tsv"], tmp_path / "decoded")
+    assert indexed["splits"] == decoded["splits"]
+    assert indexed["vocabulary_sizes"] == decoded["vocabulary_sizes"]
+    for split in ("train", "validation", "test"):
+        for shard in indexed["splits"][split]["shards"]:
+            assert (tmp_path / "indexed" / shard).read_bytes() == (tmp_path / "decoded" / shard).read_bytes()
+    for field in indexed["fields"]:
+        relative = field["vocabulary_file"]
+        assert (tmp_path / "indexed" / relative).read_text() == (tmp_path / "decoded" / relative).read_text()
+
+
 def test_invalid_arguments_are_rejected(shared_data, tmp_path):
     path = shared_data / "criteo" / "criteo_train_head10k.txt"
     with pytest.raises(ValueError, match="unknown dataset"):
