@@ -1,9 +1,10 @@
 """Train one model on one prepared dataset and evaluate it with the exact metrics.
 
-This is the body of an experiment cell: build the model from `baselines.registry`,
-compile it with the profile's optimiser, fit on the training split with an exact
-validation AUC after every evaluation period, stop early on that AUC (restoring the best
-weights), then compute exact AUC and LogLoss on the validation and test splits.
+This is the body of an experiment cell. It builds the model from `baselines.registry`,
+compiles it with the profile's optimiser and fits it on the training split, computing the
+exact validation AUC after every evaluation period. Training stops early on that AUC and
+restores the best weights. Last come exact AUC and LogLoss on the validation and test
+splits.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 A configuration file has these sections:
 
 - `data`: `min_count` (levels seen fewer times in the training split map to the
-  out-of-vocabulary id), `split_seed` (seed of the random 70/10/20 split, the same for
-  every training seed; for synthetic data also the seed of the generated data),
-  `synthetic_rows` (rows generated when no real data is given), `on_bad_row` ("skip"
-  counts and reports malformed rows, "error" stops at the first).
+  out-of-vocabulary id) and `split_seed` (seed of the random 70/10/20 split, the same
+  for every training seed). For synthetic data, `split_seed` also seeds the generator
+  and `synthetic_rows` sets the row count. `on_bad_row` ("skip", the default, counts and
+  reports malformed rows; "error" stops at the first) is optional.
 - `training`: `batch_size`, `max_epochs` (passes over the training split) or `max_steps`,
   `eval_every_steps` (steps between two validation evaluations; null means once per pass),
   `patience` (evaluations without a better validation AUC before stopping), `optimizer`
@@ -89,8 +89,8 @@ def cell_configuration(
         model: a model name.
         accepted_hyperparameters: the keyword arguments the model takes
             (`baselines.registry.hyperparameter_names`). Entries of the `"*"` defaults that
-            the model does not take are left out (LR has no `embedding_dim`); the model's
-            own entries are always kept, so a misspelt one fails in `build_model`.
+            the model does not take are left out, because LR has no `embedding_dim`. The
+            model's own entries are always kept, so a misspelt one fails in `build_model`.
     """
     training = dict(config["training"])
     training.update(config["training_by_model"].get(model, {}))

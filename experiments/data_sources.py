@@ -1,8 +1,8 @@
 """Find the users' dataset files, prepare them once with `data.prepare`, and cache the result.
 
-`--data_dir DIR` holds one folder per dataset (`DIR/criteo`, `DIR/avazu`,
+`--data_dir DIR` contains one folder per dataset (`DIR/criteo`, `DIR/avazu`,
 `DIR/ipinyou`) with the files as they come from their sources. `find_inputs` recognises
-the forms below; where a folder holds several, it picks the first form listed and
+the forms below; where a folder contains several, it picks the first form listed and
 reports the others:
 
 - criteo: the Kaggle `train.txt` (tab-separated, label + I1..I13 + C1..C26), plain or
@@ -142,7 +142,7 @@ def find_inputs(dataset: str, folder: str | os.PathLike) -> tuple[InputForm, lis
         for pattern, paths in zip(form.patterns, per_pattern):
             if len(paths) > 1:
                 raise ValueError(
-                    f"{folder} holds several {dataset} files matching {pattern!r}: "
+                    f"{folder} contains several {dataset} files matching {pattern!r}: "
                     f"{[p.name for p in paths]}; data.prepare takes one file (or one train "
                     "and one test file), so keep one of them in the folder"
                 )
@@ -180,8 +180,8 @@ def _prepare_into_cache(
 ) -> tuple[pathlib.Path, bool]:
     """Return `(directory, reused)`; build into a temporary folder and rename it into place.
 
-    The rename makes a half-finished preparation (a killed run) invisible: the next run
-    sees no folder and prepares again.
+    The rename makes a half-finished preparation (a killed run) invisible, so the next
+    run finds no folder and prepares again.
     """
     final = cache_dir / name
     if (final / "metadata.json").exists():
@@ -215,7 +215,7 @@ def prepare_real(
     )
     if other_forms:
         logging.info(
-            "%s: %s also holds the form(s) %s, not used; keep one form per folder to choose",
+            "%s: %s also contains the form(s) %s, not used; keep one form per folder to choose",
             dataset, folder, ", ".join(other_forms),
         )
 

@@ -17,7 +17,7 @@ class PaperMetrics(NamedTuple):
 
 DATASETS = ("criteo", "avazu", "ipinyou")
 
-# Model names follow baselines.registry.MODEL_NAMES, in the paper's row order.
+# Model names follow baselines.registry.MODEL_NAMES, in the row order of Yan and Li's table.
 TABLE1: dict[str, dict[str, PaperMetrics]] = {
     "lr": {
         "criteo": PaperMetrics(0.7924, 0.4577),
@@ -91,7 +91,7 @@ TABLE1: dict[str, dict[str, PaperMetrics]] = {
     },
 }
 
-# Display names as the paper prints them.
+# Display names as Yan and Li print them.
 DISPLAY_NAMES: dict[str, str] = {
     "lr": "LR",
     "fm": "FM",
@@ -111,5 +111,5 @@ DISPLAY_NAMES: dict[str, str] = {
 
 
 def paper_metrics(model: str, dataset: str) -> PaperMetrics | None:
-    """Return the published figures of `model` on `dataset`, or None if the paper has none."""
+    """Return the published figures of `model` on `dataset`, or None where Yan and Li have none."""
     return TABLE1.get(model, {}).get(dataset)

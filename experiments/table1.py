@@ -225,9 +225,16 @@ def main(argv: Sequence[str]) -> None:
     logging.info("%d cells (%d models x %d datasets x %d seeds), results in %s",
                  len(cells), len(models), len(datasets), len(seeds), output_dir)
     start = time.monotonic()
-    records = runner.run_cells(
-        cells, run_cell, configuration_of, runner.CellStore(output_dir), resume=FLAGS.resume
-    )
+    store = runner.CellStore(output_dir)
+    try:
+        records = runner.run_cells(cells, run_cell, configuration_of, store, resume=FLAGS.resume)
+    except KeyboardInterrupt:
+        finished = len(list(store.cells_dir.glob("*.json")))
+        logging.warning(
+            "Interrupted. %d finished cells are in %s; rerun the same command with --resume "
+            "to continue from there.", finished, store.cells_dir,
+        )
+        sys.exit(130)  # 128 + SIGINT, the shell's convention
 
     rows = tables.summarize(records, models, datasets)
     descriptions = {dataset: prepared[dataset].describe() for dataset in datasets}
