@@ -100,10 +100,10 @@ class BadRowReport:
         }
 
 
-def _progress_bar(total_bytes: int, description: str, enabled: bool):
+def _progress_bar(total: int, description: str, enabled: bool, unit: str = "B"):
     from tqdm import tqdm
 
-    return tqdm(total=total_bytes, unit="B", unit_scale=True, desc=description, disable=not enabled)
+    return tqdm(total=total, unit=unit, unit_scale=True, desc=description, disable=not enabled)
 
 
 def _read_all(readers, inputs, block_bytes):
@@ -291,7 +291,7 @@ def prepare(
         written = np.zeros(3, np.int64)
         writers = [[open(temporary / name, "wb", buffering=1 << 20) for name in paths] for paths in shard_paths]
         try:
-            with _progress_bar(int(sum(chunk_rows)), "pass 2/2 encode", progress) as bar, \
+            with _progress_bar(int(sum(chunk_rows)), "pass 2/2 encode", progress, unit=" rows") as bar, \
                     open(temporary / KEYS_FILE, "rb") as keys_file, \
                     open(temporary / ROWS_FILE, "rb") as rows_file:
                 for count in chunk_rows:
