@@ -41,6 +41,8 @@ from typing import Any
 import keras
 
 from ada_keras.layers.attention_expert import AttentionExpert
+from ada_keras.layers.bilinear_interaction import BilinearInteraction
+from ada_keras.layers.compressed_interaction_network import CompressedInteractionNetwork
 from ada_keras.layers.conv_expert import ConvExpert
 from ada_keras.layers.cross_expert import CrossExpert
 from ada_keras.layers.cross_network import CrossNetwork
@@ -48,11 +50,20 @@ from ada_keras.layers.dense_expert import DenseExpert
 from ada_keras.layers.estimator import Estimator
 from ada_keras.layers.factorization_machine import FactorizationMachine
 from ada_keras.layers.field_embedding import FieldEmbedding
+from ada_keras.layers.inner_product import InnerProduct
+from ada_keras.layers.interacting_attention import InteractingAttention
 from ada_keras.layers.linear_term import LinearTerm
+from ada_keras.layers.mixture_of_low_rank_cross import MixtureOfLowRankCross
 from ada_keras.layers.mlp import MLP
 from ada_keras.layers.noisy_cosine_gate import NoisyCosineGate
+from ada_keras.layers.outer_product import OuterProduct
 from ada_keras.layers.polynomial_expert import PolynomialExpert
+from ada_keras.layers.residual_unit import ResidualUnit
 from ada_keras.layers.sparse_moe import SparseMoE
+from ada_keras.layers.squeeze_excitation import SqueezeExcitation
+
+# (F, D) of the field embeddings, for layers that store neither.
+FeatureShape = tuple[int, int]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,6 +207,72 @@ def factorization_machine_flops(num_fields: int, embedding_dim: int) -> FlopCoun
     return FlopCount(elementwise=float((num_fields + 1) * embedding_dim))
 
 
+def _residual_unit_flops(unit: ResidualUnit) -> FlopCount:
+    return _dense_flops(unit.inner) + _dense_flops(unit.outer)
+
+
+def _pair_count(num_fields: int) -> int:
+    return num_fields * (num_fields - 1) // 2
+
+
+def _inner_product_flops(layer: InnerProduct, shape: FeatureShape) -> FlopCount:
+    """<e_i, e_j> for the F (F - 1) / 2 field pairs, D products each."""
+    num_fields, dim = shape
+    return FlopCount(elementwise=float(_pair_count(num_fields) * dim))
+
+
+def _outer_product_flops(layer: OuterProduct, shape: FeatureShape) -> FlopCount:
+    """e_i^T K_ij e_j per pair: a D x D kernel ("mat") or a D-long one, then a D-long dot."""
+    num_fields, dim = shape
+    pairs = _pair_count(num_fields)
+    if layer.kernel_type == "mat":
+        return FlopCount(matmul=float(pairs * dim * dim), elementwise=float(pairs * dim))
+    return FlopCount(elementwise=float(2 * pairs * dim))
+
+
+def _cin_flops(layer: CompressedInteractionNetwork, shape: FeatureShape) -> FlopCount:
+    """Per CIN layer: H_{k-1} * F Hadamard products of D, then a 1 x 1 convolution to H_k."""
+    _, dim = shape
+    count = FlopCount()
+    for kernel in layer.cin_kernels:
+        pair_maps, size = kernel.shape  # H_{k-1} * F, H_k
+        count = count + FlopCount(matmul=float(pair_maps * size * dim), elementwise=float(pair_maps * dim))
+    return count
+
+
+def _interacting_attention_flops(layer: InteractingAttention, shape: FeatureShape) -> FlopCount:
+    """Q, K, V (and residual) projections of F fields, then F x F scores and weighted values."""
+    num_fields, _ = shape
+    input_dim, output_dim = layer.query_kernel.shape
+    projections = 4 if layer.use_residual else 3
+    attention = 2 * layer.num_heads * num_fields * num_fields * layer.head_dim
+    return FlopCount(matmul=float(projections * num_fields * input_dim * output_dim + attention))
+
+
+def _squeeze_excitation_flops(layer: SqueezeExcitation, shape: FeatureShape) -> FlopCount:
+    """Two small dense maps F -> F / r -> F, then one weight per field on its D values."""
+    num_fields, dim = shape
+    squeeze = layer.squeeze_kernel.shape[0] * layer.squeeze_kernel.shape[1]
+    excitation = layer.excitation_kernel.shape[0] * layer.excitation_kernel.shape[1]
+    return FlopCount(matmul=float(squeeze + excitation), elementwise=float(num_fields * dim))
+
+
+def _bilinear_flops(layer: BilinearInteraction, shape: FeatureShape) -> FlopCount:
+    """(e_i W) o e_j per pair: W on every field ("field_all", "field_each") or every pair."""
+    num_fields, dim = shape
+    pairs = _pair_count(num_fields)
+    transformed = pairs if layer.bilinear_type == "field_interaction" else num_fields
+    return FlopCount(matmul=float(transformed * dim * dim), elementwise=float(pairs * dim))
+
+
+def _mixture_of_low_rank_cross_flops(layer: MixtureOfLowRankCross) -> FlopCount:
+    """K experts x0 o (U C V^T x + b), each d -> r -> r -> d, plus a d -> K gate."""
+    experts, width, rank = layer.u_kernel.shape
+    per_expert = width * rank + rank * rank + rank * width
+    gate = width * experts if experts > 1 else 0
+    return FlopCount(matmul=float(experts * per_expert + gate), elementwise=float(experts * width))
+
+
 def moe_flops(moe: SparseMoE, routed_shares: Sequence[float] | None = None) -> FlopCount:
     """Return the work of one SparseMoE layer per example that reaches it.
 
@@ -288,7 +365,20 @@ _LAYER_COUNTERS: dict[type, Callable[[Any], FlopCount]] = {
     PolynomialExpert: _mixing_flops,
     CrossExpert: _mixing_flops,
     CrossNetwork: _cross_network_flops,
+    ResidualUnit: _residual_unit_flops,
+    MixtureOfLowRankCross: _mixture_of_low_rank_cross_flops,
     SparseMoE: moe_flops,
+}
+
+# Layers that store neither F nor D: their counters also take the (F, D) of the input.
+_SHAPED_LAYER_COUNTERS: dict[type, Callable[[Any, FeatureShape], FlopCount]] = {
+    FactorizationMachine: lambda layer, shape: factorization_machine_flops(*shape),
+    InnerProduct: _inner_product_flops,
+    OuterProduct: _outer_product_flops,
+    CompressedInteractionNetwork: _cin_flops,
+    InteractingAttention: _interacting_attention_flops,
+    SqueezeExcitation: _squeeze_excitation_flops,
+    BilinearInteraction: _bilinear_flops,
 }
 
 # Layers without trainable work of their own that models hold as attributes.
@@ -299,23 +389,31 @@ _FREE_LAYERS: tuple[type, ...] = (
 )
 
 
-def layer_flops(layer: keras.layers.Layer) -> FlopCount:
+def layer_flops(layer: keras.layers.Layer, feature_shape: FeatureShape | None = None) -> FlopCount:
     """Return the work of one built layer per example.
 
     A `keras.layers.Dense` is counted as applied once per example, to a flat vector.
+
+    Args:
+        layer: a built layer.
+        feature_shape: (F, D) of the layer's [batch, F, D] input, needed by the layers of
+            `_SHAPED_LAYER_COUNTERS` (factorisation machine, inner and outer product, CIN,
+            interacting attention, SENET, bilinear interaction), which store neither.
 
     Raises:
         NotImplementedError: for a layer type without a counter here.
     """
     _require_built(layer)
-    if isinstance(layer, FactorizationMachine):
-        raise NotImplementedError(
-            f"{layer.name}: a FactorizationMachine stores no shape; count it with "
-            "factorization_machine_flops(F, D) or through its model with model_flops."
-        )
     for cls in type(layer).__mro__:
         if cls in _LAYER_COUNTERS:
             return _LAYER_COUNTERS[cls](layer)
+        if cls in _SHAPED_LAYER_COUNTERS:
+            if feature_shape is None:
+                raise ValueError(
+                    f"{layer.name} ({type(layer).__name__}) stores no input shape; pass "
+                    "feature_shape=(F, D), or count it through its model with model_flops."
+                )
+            return _SHAPED_LAYER_COUNTERS[cls](layer, feature_shape)
     if isinstance(layer, _FREE_LAYERS):
         return FlopCount()
     raise NotImplementedError(
@@ -328,9 +426,9 @@ def model_flops(model: keras.Model, **adaensemble_arguments: Any) -> FlopCount:
     """Return the work of a built CTR model per example.
 
     AdaEnsemble goes to `adaensemble_flops` (keyword arguments ``routed_shares`` and
-    ``exit_shares`` pass through). Other models are the sum of their direct sub-layers,
-    each run once per example, which holds for the baselines counted here (LR, FM, DNN,
-    Wide&Deep, DeepFM, DCN, DCN V2 with full-rank or low-rank cross layers, xDeepInt).
+    ``exit_shares`` pass through). Another model is the sum of its direct sub-layers,
+    each run once per example on the field embeddings or on a flat vector, which holds
+    for the thirteen baselines of `baselines.registry`.
 
     Raises:
         NotImplementedError: for a model holding a layer without a counter.
@@ -346,12 +444,12 @@ def model_flops(model: keras.Model, **adaensemble_arguments: Any) -> FlopCount:
             f"not to {type(model).__name__}."
         )
 
+    feature_shape = None
+    if hasattr(model, "num_fields") and hasattr(model, "embedding_dim"):
+        feature_shape = (int(model.num_fields), int(model.embedding_dim))
     count = FlopCount()
     for layer in model._flatten_layers(include_self=False, recursive=False):
         if isinstance(layer, keras.metrics.Metric):
             continue
-        if isinstance(layer, FactorizationMachine):
-            count = count + factorization_machine_flops(model.num_fields, model.embedding_dim)
-        else:
-            count = count + layer_flops(layer)
+        count = count + layer_flops(layer, feature_shape)
     return count
