@@ -68,7 +68,7 @@ FeatureShape = tuple[int, int]
 
 @dataclasses.dataclass(frozen=True)
 class FlopCount:
-    """Work per example. The module docstring says what each field counts."""
+    """Work per example. The module docstring describes what each field counts."""
 
     matmul: float = 0.0
     elementwise: float = 0.0
@@ -116,7 +116,7 @@ def _require_built(layer: keras.layers.Layer) -> None:
 
 
 def _dense_flops(dense: keras.layers.Dense, positions: int = 1) -> FlopCount:
-    """A dense layer applied at `positions` vectors of each example (1 for a flat input)."""
+    """Count a dense layer applied at `positions` vectors of each example (1 when flat)."""
     input_dim, units = dense.kernel.shape
     return FlopCount(matmul=float(positions * input_dim * units))
 
@@ -345,8 +345,8 @@ def adaensemble_flops(
         reached = sum(exit_shares[layer:])
         shares = None if routed_shares is None else routed_shares[layer]
         count = count + moe_flops(moe, shares).scaled(reached)
-        # Without the controller every estimator runs on every example (only the last
-        # one's prediction is used); with it, estimator l runs on the examples exiting at l.
+        # Without the controller every estimator runs on every example, although only the
+        # last one's prediction is used. With it, estimator l runs on the examples exiting at l.
         estimator_share = 1.0 if model.depth_controller is None else exit_shares[layer]
         count = count + _estimator_flops(estimator).scaled(estimator_share)
     return count
