@@ -3,6 +3,7 @@
 import collections
 import json
 import math
+import pathlib
 
 import numpy as np
 import pytest
@@ -222,3 +223,38 @@ def test_invalid_arguments_are_rejected(shared_data, tmp_path):
         prepare("criteo", [path], tmp_path / "out", min_count=0)
     with pytest.raises(ValueError, match="one input file or a train and a test file"):
         prepare("criteo", [path, path, path], tmp_path / "out")
+
+
+def run_prepare_command(*arguments):
+    import subprocess
+    import sys
+
+    repository = pathlib.Path(__file__).resolve().parents[1]
+    return subprocess.run(
+        [sys.executable, "-m", "data.prepare", *map(str, arguments)],
+        cwd=repository, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_command_prints_accounting(shared_data, tmp_path):
+    result = run_prepare_command(
+        "--dataset", "avazu", "--input", shared_data / "avazu" / "avazu_train_head9k.csv",
+        "--output", tmp_path / "out", "--min_count", "5", "--seed", "2",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "8,999 rows = train + validation + test + rejected: OK" in result.stdout
+    metadata = load_metadata(tmp_path / "out")
+    assert metadata["min_count"] == 5
+    assert metadata["seed"] == 2
+
+
+def test_command_reports_bad_row(shared_data, tmp_path):
+    lines = (shared_data / "criteo" / "criteo_train_head10k.txt").read_text().splitlines()[:30]
+    lines[9] = "\t".join(["7"] + lines[9].split("\t")[1:])
+    path = tmp_path / "train.txt"
+    path.write_text("\n".join(lines) + "\n")
+    result = run_prepare_command("--dataset", "criteo", "--input", path, "--output", tmp_path / "out")
+    assert result.returncode != 0
+    assert f"{path}:10: column label" in result.stderr
+    assert "'7'" in result.stderr
+    assert not (tmp_path / "out").exists()
