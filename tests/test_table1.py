@@ -353,3 +353,19 @@ def test_grid_search_picks_best_validation(monkeypatch):
     assert record["test"]["auc"] == pytest.approx(0.25)
     assert record["tuned_configuration"]["training"]["learning_rate"] == 3e-4
     assert [trial["validation"]["auc"] for trial in record["tuning"]["trials"]] == [0.70, 0.75, 0.72]
+
+
+def test_prepare_real_caches_by_inputs_and_settings(shared_data, tmp_path):
+    settings = {"min_count": 2, "split_seed": 0}
+    first = data_sources.prepare_real("avazu", shared_data / "avazu", tmp_path, settings)
+    second = data_sources.prepare_real("avazu", shared_data / "avazu", tmp_path, settings)
+    other = data_sources.prepare_real(
+        "avazu", shared_data / "avazu", tmp_path, {"min_count": 3, "split_seed": 0}
+    )
+
+    assert first.directory == second.directory
+    assert other.directory != first.directory
+    assert sum(first.rows().values()) == 8999
+    assert first.metadata["num_fields"] == other.metadata["num_fields"]
+    assert "avazu_train_head9k.csv" in first.describe()
+    assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 2
