@@ -96,12 +96,14 @@ class DelimitedReader:
         """Parse a block without the line scan; None when the block needs `scan_block`.
 
         pyarrow rejects a block with a wrong field count (trailing separators included) or
-        a bad integer. A block is only tried when it has no CR, quote, NUL byte or blank
-        line, so a parsed block has exactly the lines of the file.
+        a bad integer. A block is only tried when, after CRLF endings become LF, it has no
+        CR, quote, NUL byte or blank line, so a parsed block has exactly the file's lines.
         """
         import pyarrow as pa
 
         data = block.data
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
         if b"\r" in data or b'"' in data or b"\x00" in data:
             return None
         # pyarrow reads a blank line as a row of nulls, but blank lines are skipped here.

@@ -439,7 +439,9 @@ class Field:
     kind: str  # "categorical" or "numeric" (numeric fields are bucketised to ids too)
 
 
-INTEGER_PATTERN = r"^[-+]?[0-9]{1,18}$"
+# Values that the slow path accepts as integers: what pyarrow's int64 conversion accepts,
+# within int64 range (no plus sign, no spaces).
+INTEGER_PATTERN = r"^-?[0-9]{1,18}$"
 
 
 def parse_text(

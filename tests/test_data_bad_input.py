@@ -41,6 +41,8 @@ CRITEO_CASES = [
     ("wrong_field_count", 20, None, "wrong_field_count", "-"),
     ("not_integer", 3, "12a", "not_integer", "I3"),
     ("float_numeric", 5, "1.5", "not_integer", "I5"),
+    ("plus_sign", 7, "+5", "not_integer", "I7"),
+    ("too_long_integer", 9, "1" * 25, "not_integer", "I9"),
     ("label_not_binary", 0, "2", "invalid_label", "label"),
     ("stray_quote", 18, '"05db9164', "stray_quote", "C5"),
     ("nul_byte", 15, "68fd\x001e", "nul_byte", "C2"),
