@@ -218,15 +218,12 @@ def prepare(
 
     given_split = len(inputs) == 2
 
-    def row_numbers(chunk: textio.Chunk) -> np.ndarray:
-        # Line numbers without the header line, so that forms of the same data with and
-        # without a header (iPinYou decoded and indexed) give each row the same split.
-        return chunk.line_numbers - int(readers[chunk.file_index].has_header)
-
+    # A row's split and shard depend on (seed, file index, physical line number), the
+    # header line counted, so other code can recompute them from the raw file.
     def assign(chunk: textio.Chunk) -> np.ndarray:
         if given_split:
-            return assign_given_split(seed, chunk.file_index, row_numbers(chunk), validation_fraction)
-        return assign_random_split(seed, chunk.file_index, row_numbers(chunk), split_fractions)
+            return assign_given_split(seed, chunk.file_index, chunk.line_numbers, validation_fraction)
+        return assign_random_split(seed, chunk.file_index, chunk.line_numbers, split_fractions)
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     temporary = output_dir.parent / f".{output_dir.name}.incomplete-{os.getpid()}"
@@ -262,7 +259,7 @@ def prepare(
                 rows += np.bincount(split, minlength=3)
                 positives += np.bincount(split, weights=chunk.labels, minlength=3).astype(np.int64)
                 _count_chunk(chunk, split, counters, hashed_names, executor)
-                shard_hash = row_hashes(seed, chunk.file_index, row_numbers(chunk), stream=1) >> np.uint64(33)
+                shard_hash = row_hashes(seed, chunk.file_index, chunk.line_numbers, stream=1) >> np.uint64(33)
                 row_info = np.stack([chunk.labels.astype(np.int32) + 2 * split, shard_hash.astype(np.int32)], axis=1)
                 rows_file.write(np.ascontiguousarray(row_info, dtype="<i4").data)
                 # Field-major, so pass 2 encodes each field from a contiguous array.

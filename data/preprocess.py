@@ -26,9 +26,9 @@ OOV_ID = 0
 def row_hashes(seed: int, file_index: int, line_numbers: np.ndarray, stream: int = 0) -> np.ndarray:
     """Hash (seed, file, line, stream) to uint64: the same row gets the same hash in every run.
 
-    `line_numbers` are the rows' line numbers in their file (`data.prepare` leaves out a
-    header line), so the hash depends neither on how the file is cut into chunks nor on
-    which other rows were rejected.
+    `line_numbers` are the rows' physical line numbers in their file (a header is line 1),
+    so the hash depends neither on how the file is cut into chunks nor on which other rows
+    were rejected.
     """
     base = splitmix64(np.array([seed * 4 + stream], dtype=np.uint64))[0]
     base = splitmix64(np.array([base ^ np.uint64(file_index)], dtype=np.uint64))[0]
