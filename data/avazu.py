@@ -15,9 +15,9 @@ The AdaEnsemble paper (Yan and Li) uses 21 Avazu features without listing them. 
   device_model, device_type, device_conn_type, C14..C21 (19 columns, unchanged).
 
 Dropped: `id` (a row identifier), `device_id` and `device_ip`. The last two identify a
-user or device rather than the ad context; they have millions of levels (about 2.7 M and
-6.7 M in the full file), so under the frequency threshold of 20 most of their rows fall to
-the out-of-vocabulary id anyway.
+user or device rather than the ad context. They have millions of levels (about 2.7 M and
+6.7 M in the full file), so under the frequency threshold of 20 most of their rows would
+fall to the out-of-vocabulary id anyway.
 
 All 21 fields are categorical. A value is used as the text it has in the file.
 """

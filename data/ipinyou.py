@@ -246,8 +246,11 @@ class IPinYouIndexedReader(DelimitedReader):
                     result.append(BadRow(path, line, name, textio.shorten(value), textio.REASON_VALUE,
                                          f"expected 'index:1' with an index of {featindex.path}"))
                 else:
-                    found = sorted(FIELD_NAMES[f] for f in fields[row] if f >= 0)
-                    result.append(BadRow(path, line, "-", textio.shorten(" ".join(found)), textio.REASON_VALUE,
+                    counts = np.bincount(fields[row], minlength=len(FIELDS))
+                    missing = [FIELD_NAMES[f] for f in np.flatnonzero(counts == 0)]
+                    repeated = [FIELD_NAMES[f] for f in np.flatnonzero(counts > 1)]
+                    summary = f"missing: {' '.join(missing) or '-'}; repeated: {' '.join(repeated) or '-'}"
+                    result.append(BadRow(path, line, "-", textio.shorten(summary), textio.REASON_VALUE,
                                          "expected exactly one index for each of the 16 fields"))
             return result
 

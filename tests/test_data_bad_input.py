@@ -201,3 +201,26 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, criteo_lines):
     assert second["min_count"] == 3
     assert json.loads((output / "metadata.json").read_text())["min_count"] == 3
     assert first["rows_read"] == second["rows_read"]
+
+
+def test_ipinyou_indexed_bad_rows(shared_data, tmp_path):
+    folder = shared_data / "ipinyou"
+    lines = (folder / "train.fm.txt").read_text().splitlines()[:100]
+    tokens = lines[BAD_LINE - 1].split(" ")
+    unknown = " ".join(tokens[:3] + ["99999999:1"] + tokens[4:])
+    duplicated = " ".join(tokens[:3] + [tokens[2]] + tokens[4:])
+    for name, line, column, value in [
+        ("unknown_index", unknown, "index3", "99999999:1"),
+        ("duplicated_field", duplicated, "-", "missing: IP; repeated: hour"),
+    ]:
+        corrupted = list(lines)
+        corrupted[BAD_LINE - 1] = line
+        path = tmp_path / name / "train.fm.txt"
+        path.parent.mkdir()
+        path.write_text("\n".join(corrupted) + "\n")
+        with pytest.raises(BadRowError) as error:
+            prepare("ipinyou", [path], tmp_path / name / "out", featindex=folder / "featindex.fm.txt")
+        assert error.value.bad_row.line == BAD_LINE
+        assert error.value.bad_row.column == column
+        assert value in error.value.bad_row.value
+        assert f"{path}:{BAD_LINE}" in str(error.value)
