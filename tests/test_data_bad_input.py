@@ -206,12 +206,13 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, criteo_lines):
 def test_ipinyou_indexed_bad_rows(shared_data, tmp_path):
     folder = shared_data / "ipinyou"
     lines = (folder / "train.fm.txt").read_text().splitlines()[:100]
+    # Tokens: click, then the indices of weekday, hour, useragent, IP, ... in that order.
     tokens = lines[BAD_LINE - 1].split(" ")
     unknown = " ".join(tokens[:3] + ["99999999:1"] + tokens[4:])
     duplicated = " ".join(tokens[:3] + [tokens[2]] + tokens[4:])
     for name, line, column, value in [
         ("unknown_index", unknown, "index3", "99999999:1"),
-        ("duplicated_field", duplicated, "-", "missing: IP; repeated: hour"),
+        ("duplicated_field", duplicated, "-", "missing: useragent; repeated: hour"),
     ]:
         corrupted = list(lines)
         corrupted[BAD_LINE - 1] = line
