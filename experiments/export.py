@@ -281,7 +281,7 @@ def export_model(
             the label then the 16 fields.
 
     Returns:
-        A description of the endpoints: {"dataset", "endpoints": {name: [inputs]}}.
+        {"dataset": name, "endpoints": {endpoint: its input names, space-separated}}.
     """
     metadata, names, vocabularies = read_vocabularies(data_dir)
     dataset = metadata["dataset"]
@@ -316,9 +316,9 @@ def export_model(
     serving.export_raw_serving_model(
         model, encoder, signature, export_dir, extra_endpoints=extra
     )
-    endpoints = {"serve": sorted(signature)}
-    endpoints.update({name: ["lines"] if name == "serve_lines" else sorted(spec)
-                      for name, (_, spec) in extra.items()})
+    endpoints = {"serve": " ".join(signature)}
+    for name, (_, spec) in extra.items():
+        endpoints[name] = "lines" if name == "serve_lines" else " ".join(spec)
     return {"dataset": dataset, "endpoints": endpoints}
 
 
