@@ -17,6 +17,12 @@ SMALL = dict(embedding_dim=4, num_layers=3, experts=("dense", "polynomial", "cro
              top_k=2, anneal_steps=0, gate_dim=4)
 
 
+@pytest.fixture(autouse=True)
+def seeded_initializers():
+    """Seed Keras' initialisers, so every run builds the same weights."""
+    keras.utils.set_random_seed(0)
+
+
 def make_ids(rows=24, seed=0):
     rng = np.random.default_rng(seed)
     ids = np.stack([rng.integers(0, size, rows) for size in VOCABULARY_SIZES], axis=1)

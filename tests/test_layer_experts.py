@@ -15,6 +15,12 @@ from ada_keras.layers import (
 BATCH, FIELDS, DIM = 3, 4, 6
 
 
+@pytest.fixture(autouse=True)
+def seeded_initializers():
+    """Seed Keras' initialisers, so every run builds the same weights."""
+    keras.utils.set_random_seed(0)
+
+
 def feature_maps(seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(BATCH, FIELDS, DIM)).astype(np.float32)

@@ -11,6 +11,12 @@ from ada_keras.layers import DepthController, Estimator, NoisyCosineGate
 from ada_keras.layers.noisy_cosine_gate import load_distribution_loss
 
 
+@pytest.fixture(autouse=True)
+def seeded_initializers():
+    """Seed Keras' initialisers, so every run builds the same weights."""
+    keras.utils.set_random_seed(0)
+
+
 def feature_map(batch=6, fields=3, dim=4, seed=0, scale=1.0):
     rng = np.random.default_rng(seed)
     return (scale * rng.normal(size=(batch, fields, dim))).astype(np.float32)
@@ -46,9 +52,10 @@ def test_gate_logits_are_cosine_over_temperature():
     hidden = gate.hidden(x.reshape(len(x), -1))
     h = keras.ops.convert_to_numpy(gate.projection(hidden))
     e = keras.ops.convert_to_numpy(gate.expert_embeddings)
-    cosine = (h / np.linalg.norm(h, axis=1, keepdims=True)) @ (
-        e / np.linalg.norm(e, axis=1, keepdims=True)
-    ).T
+    # The layer divides by max(norm, 1e-6): an all-zero h (every ReLU unit off) scores 0.
+    h_norm = np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-6)
+    e_norm = np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-6)
+    cosine = (h / h_norm) @ (e / e_norm).T
     np.testing.assert_allclose(keras.ops.convert_to_numpy(gate.logits(x)), cosine / 0.5,
                                rtol=1e-5, atol=1e-5)
 

@@ -19,6 +19,12 @@ BATCH, FIELDS, DIM = 7, 3, 4
 EXPERTS = ["dense", "conv", "attention", "polynomial", "cross"]
 
 
+@pytest.fixture(autouse=True)
+def seeded_initializers():
+    """Seed Keras' initialisers, so every run builds the same weights."""
+    keras.utils.set_random_seed(0)
+
+
 def feature_maps(batch=BATCH, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(batch, FIELDS, DIM)).astype(np.float32)
