@@ -79,6 +79,11 @@ flags.DEFINE_integer(
     "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch. Default: 1 on a "
     "terminal, 2 otherwise.",
 )
+flags.DEFINE_bool(
+    "table_only", False,
+    "Train nothing: build the table from the finished cells in --output_dir whose "
+    "configuration matches; cells not finished yet show as missing.",
+)
 flags.DEFINE_bool("tensorboard", True, "Write TensorBoard logs per cell under OUTPUT_DIR/tensorboard.")
 
 
@@ -155,6 +160,30 @@ def table_notes(profile: str, synthetic: bool, tune: bool) -> list[str]:
     return notes
 
 
+def run_all_cells(cells, run_cell, configuration_of, store, resume):
+    """Run the cells; on Ctrl-C, say where the finished cells are and how to continue."""
+    try:
+        return runner.run_cells(cells, run_cell, configuration_of, store, resume=resume)
+    except KeyboardInterrupt:
+        finished = len(list(store.cells_dir.glob("*.json")))
+        logging.warning(
+            "Interrupted. %d finished cells are in %s; rerun the same command with --resume "
+            "to continue from there.", finished, store.cells_dir,
+        )
+        sys.exit(130)  # 128 + SIGINT, the shell's convention
+
+
+def finished_records(cells, configuration_of, store) -> list[dict[str, Any]]:
+    """Return the stored records of `cells` whose configuration fingerprint matches."""
+    records = []
+    for cell in cells:
+        record = store.load(cell)
+        expected = runner.fingerprint(dict(configuration_of(cell)))
+        if record is not None and record.get("configuration_fingerprint") == expected:
+            records.append(record)
+    return records
+
+
 def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -193,7 +222,8 @@ def main(argv: Sequence[str]) -> None:
         "tune": FLAGS.tune, "output_dir": str(output_dir), "cache_dir": str(cache_dir),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    runner.write_json_atomically(output_dir / "run.json", run_flags)
+    if not FLAGS.table_only:
+        runner.write_json_atomically(output_dir / "run.json", run_flags)
 
     def configuration_of(cell: runner.Cell) -> dict[str, Any]:
         configuration = experiment_config.cell_configuration(
@@ -226,15 +256,11 @@ def main(argv: Sequence[str]) -> None:
                  len(cells), len(models), len(datasets), len(seeds), output_dir)
     start = time.monotonic()
     store = runner.CellStore(output_dir)
-    try:
-        records = runner.run_cells(cells, run_cell, configuration_of, store, resume=FLAGS.resume)
-    except KeyboardInterrupt:
-        finished = len(list(store.cells_dir.glob("*.json")))
-        logging.warning(
-            "Interrupted. %d finished cells are in %s; rerun the same command with --resume "
-            "to continue from there.", finished, store.cells_dir,
-        )
-        sys.exit(130)  # 128 + SIGINT, the shell's convention
+    if FLAGS.table_only:
+        records = finished_records(cells, configuration_of, store)
+        logging.info("--table_only: %d of %d cells are finished", len(records), len(cells))
+    else:
+        records = run_all_cells(cells, run_cell, configuration_of, store, FLAGS.resume)
 
     rows = tables.summarize(records, models, datasets)
     descriptions = {dataset: prepared[dataset].describe() for dataset in datasets}

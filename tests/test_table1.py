@@ -306,6 +306,13 @@ def test_table1_killed_and_resumed_matches_uninterrupted(tmp_path):
     finished = len(list(killed_dir.glob("cells/*.json")))
     assert 2 <= finished < 4
 
+    process = run_table1(["--output_dir", str(killed_dir), "--table_only"], cache_dir)
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-3000:]
+    partial = read_table_csv(killed_dir / "table1.csv")
+    assert sum(int(row["seeds"]) for row in partial) == finished
+    assert len(list(killed_dir.glob("cells/*.json"))) == finished  # nothing trained
+
     process = run_table1(["--output_dir", str(killed_dir), "--resume"], cache_dir)
     stdout, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr[-3000:]
