@@ -345,7 +345,8 @@ def run_variants(
     records = runner.run_cells(
         resumable, run_cell, configuration_of, session.store, resume=FLAGS.resume
     )
-    records += runner.run_cells(rerun, run_cell, configuration_of, session.store, resume=False)
+    if rerun:
+        records += runner.run_cells(rerun, run_cell, configuration_of, session.store, resume=False)
     return {
         (record["cell"]["dataset"], record["cell"]["variant"], record["cell"]["seed"]): record
         for record in records

@@ -76,12 +76,12 @@ def draw(points: dict[str, list[dict[str, Any]]], title: str, output_stem: Any) 
                 twin = axis.twinx()
                 twin.plot(
                     [p["value"] for p in published], [p[f"paper_{metric}"] for p in published],
-                    marker="s", linestyle="--", color="tab:orange", label="paper (right axis)",
+                    marker="s", linestyle="--", color="tab:orange", label="Yan and Li, full data (right axis)",
                 )
                 twin.tick_params(axis="y", labelcolor="tab:orange", labelsize=8)
                 lines = axis.get_legend_handles_labels()
                 twin_lines = twin.get_legend_handles_labels()
-                axis.legend(lines[0] + twin_lines[0], lines[1] + twin_lines[1], fontsize=8)
+                axis.legend(lines[0] + twin_lines[0], lines[1] + twin_lines[1], fontsize=8, loc="best")
             axis.set_ylabel(name)
             axis.grid(alpha=0.3)
             if row == 1:

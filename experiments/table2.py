@@ -61,8 +61,11 @@ def ensemble_summary(
 
     from ada_keras.metrics import exact_auc, log_loss
     from data import pipeline
+    from experiments import cell_training
 
-    _, labels = pipeline.load_split(session.prepared[dataset].directory, "test")
+    # The labels in the order the cells predicted them: the unshuffled test dataset.
+    directory = session.prepared[dataset].directory
+    labels = cell_training.labels_of(pipeline.make_dataset(directory, "test", 4096))
     per_seed = []
     for seed in session.seeds:
         keys = [(dataset, single.name, seed) for single in singles]
