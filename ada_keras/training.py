@@ -31,6 +31,14 @@ every step, alpha included (by ``alpha_optimizer`` if given, else by ``optimizer
 validation part of an element, if present, is ignored. For a model without alpha
 variables both modes are the same plain training step.
 
+Under a tf.distribute strategy (MirroredStrategy, MultiWorkerMirroredStrategy; see
+`ada_keras.distribute`) build and compile the model inside ``strategy.scope()``. Keras
+divides each replica's loss by the number of replicas, so the summed gradients are those
+of the global batch. An alpha step every ``alpha_every`` > 1 steps cannot sit inside a
+tf.cond there, because the optimiser's cross-replica gradient sum is not allowed inside
+a conditional; `make_train_function` then chooses between a step with and a step
+without the alpha step in Python, which needs ``steps_per_execution=1``.
+
 The loss is binary cross-entropy on the probabilities, computed in float32, plus every
 loss the layers add with ``add_loss`` (regularizers, load-distribution losses). Under a
 ``mixed_float16`` policy each optimiser is wrapped in a `keras.optimizers.LossScaleOptimizer`
@@ -242,10 +250,43 @@ class CTRModel(keras.Model):
             groups = self._optimizer_groups(include_alpha=True)
             if self.alpha_optimizer is not None and self.alpha_variables:
                 groups.append((self.alpha_optimizer, self.alpha_variables))
-            for optimizer, variables in groups:
-                if not optimizer.built and variables:
-                    optimizer.build(variables)
-        return super().make_train_function(force)
+            # Under a distribution strategy the slots must be mirrored like the variables.
+            with self.distribute_strategy.scope():
+                for optimizer, variables in groups:
+                    if not optimizer.built and variables:
+                        optimizer.build(variables)
+        if not self._schedules_alpha_in_python():
+            return super().make_train_function(force)
+        if self.train_function is not None and not force:
+            return self.train_function
+        if self.steps_per_execution != 1:
+            raise ValueError(
+                f"alpha_every = {self.alpha_every} under a distribution strategy needs "
+                f"steps_per_execution=1 (got {self.steps_per_execution}): the alpha steps are "
+                "scheduled between steps. Use alpha_every=1 or steps_per_execution=1."
+            )
+        # A distribution strategy synchronises replicas inside optimizer.apply, and
+        # tf.distribute rejects such a synchronisation inside tf.cond. So under a strategy
+        # the alpha-step schedule is decided in Python, between two traced step functions.
+        with_alpha = self._make_function(lambda data: self._train_step(data, "always"))
+        without_alpha = self._make_function(lambda data: self._train_step(data, "never"))
+
+        def train_function(*args: Any, **kwargs: Any) -> Any:
+            iteration = int(keras.ops.convert_to_numpy(self.optimizer.iterations))
+            step = with_alpha if iteration % self.alpha_every == 0 else without_alpha
+            return step(*args, **kwargs)
+
+        self.train_function = train_function
+        return self.train_function
+
+    def _schedules_alpha_in_python(self) -> bool:
+        """Return whether alpha steps every `alpha_every` > 1 steps run under a strategy."""
+        return (
+            self.bilevel
+            and self.alpha_every > 1
+            and (self._distribute_strategy is not None or tf.distribute.has_strategy())
+            and bool(self.alpha_variables)
+        )
 
     def fit(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
         self._build_from_example(x)
@@ -254,6 +295,26 @@ class CTRModel(keras.Model):
     def train_on_batch(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
         self._build_from_example(x)
         return super().train_on_batch(x, y, *args, **kwargs)
+
+    def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
+        # Under a strategy Keras averages the first distributed batch with
+        # strategy.reduce before building the metrics, which MultiWorkerMirroredStrategy
+        # rejects for the dict elements of bi-level training. The build needs only
+        # shapes and dtypes, so the first replica's part of the batch serves as well.
+        if self._distribute_strategy is None or iterator is None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        for _, _, batches in iterator:
+            batch = next(batches)
+            break
+        strategy = self.distribute_strategy
+
+        def first_replica(value):
+            if isinstance(value, tf.distribute.DistributedValues):
+                return strategy.experimental_local_results(value)[0]
+            return value
+
+        with strategy.scope():
+            self._symbolic_build(data_batch=tf.nest.map_structure(first_replica, batch))
 
     def _build_from_example(self, x: Any) -> None:
         """Build the model eagerly on one all-OOV batch of ids shaped like ``x``'s ids."""
@@ -283,6 +344,15 @@ class CTRModel(keras.Model):
         return loss
 
     def train_step(self, data: Any) -> dict[str, Any]:
+        # alpha_every = 1 needs no tf.cond, which keeps the step valid under tf.distribute.
+        return self._train_step(data, "always" if self.alpha_every == 1 else "scheduled")
+
+    def _train_step(self, data: Any, alpha_mode: str) -> dict[str, Any]:
+        """Run one W step, preceded by an alpha step as ``alpha_mode`` selects.
+
+        ``alpha_mode`` is "always", "never" or "scheduled" (a tf.cond on
+        ``optimizer.iterations % alpha_every``, for single-device training).
+        """
         inputs, label, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         ids, alpha_ids, alpha_label = _split_inputs(inputs)
         alpha_variables = self.alpha_variables
@@ -295,14 +365,17 @@ class CTRModel(keras.Model):
                     "training dataset with ada_keras.training.with_alpha_batches(train_ds, "
                     "validation_ds), or compile with bilevel=False for joint training."
                 )
-            alpha_due = ops.equal(self.optimizer.iterations % self.alpha_every, 0)
 
             def run_alpha():
                 loss = self._alpha_step(alpha_ids, alpha_label)
-                self.alpha_loss_tracker.update_state(loss)
+                self.alpha_loss_tracker.update_state(_unscale_for_distribution(loss))
                 return ops.cast(loss, "float32")
 
-            tf.cond(alpha_due, run_alpha, lambda: tf.constant(0.0))
+            if alpha_mode == "always":
+                run_alpha()
+            elif alpha_mode == "scheduled":
+                alpha_due = ops.equal(self.optimizer.iterations % self.alpha_every, 0)
+                tf.cond(alpha_due, run_alpha, lambda: tf.constant(0.0))
 
         groups = self._optimizer_groups(include_alpha=not run_alpha_steps)
         with tf.GradientTape(persistent=len(groups) > 1) as tape:
@@ -313,9 +386,11 @@ class CTRModel(keras.Model):
         del tape
 
         batch_size = ops.shape(ids)[0]
-        self._loss_tracker.update_state(loss, sample_weight=batch_size)
+        self._loss_tracker.update_state(_unscale_for_distribution(loss), sample_weight=batch_size)
         self.auxiliary_loss_tracker.update_state(auxiliary_loss)
-        return self.compute_metrics(ids, label, probability, sample_weight=sample_weight)
+        return self._loggable(
+            self.compute_metrics(ids, label, probability, sample_weight=sample_weight)
+        )
 
     def test_step(self, data: Any) -> dict[str, Any]:
         inputs, label, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -328,9 +403,21 @@ class CTRModel(keras.Model):
             sample_weight=sample_weight,
             training=False,
         )
-        self._loss_tracker.update_state(loss, sample_weight=ops.shape(ids)[0])
+        self._loss_tracker.update_state(
+            _unscale_for_distribution(loss), sample_weight=ops.shape(ids)[0]
+        )
         self.auxiliary_loss_tracker.update_state(self._sum_added_losses())
-        return self.compute_metrics(ids, label, probability, sample_weight=sample_weight)
+        return self._loggable(
+            self.compute_metrics(ids, label, probability, sample_weight=sample_weight)
+        )
+
+    def _loggable(self, logs: dict[str, Any]) -> dict[str, Any]:
+        # Under MultiWorkerMirroredStrategy Keras averages every log over the replicas
+        # with strategy.reduce(..., axis=0), which fails on scalars; shape [1] reduces
+        # to the scalar mean.
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     def predict_step(self, data: Any) -> Any:
         inputs, _, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -363,6 +450,20 @@ class CTRModel(keras.Model):
         for loss in self.losses:
             total = total + ops.cast(ops.sum(loss), "float32")
         return total
+
+
+def _replicas() -> int:
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def _unscale_for_distribution(loss: Any) -> Any:
+    """Multiply a replica's loss by the number of replicas, for the loss metrics.
+
+    Keras divides each replica's loss by the number of replicas (so the summed gradients
+    are those of the global batch); the metrics should show the undivided loss.
+    """
+    replicas = _replicas()
+    return loss if replicas == 1 else loss * ops.cast(replicas, loss.dtype)
 
 
 def _unique(variables: list[keras.Variable]) -> list[keras.Variable]:
