@@ -376,3 +376,20 @@ def test_prepare_real_caches_by_inputs_and_settings(shared_data, tmp_path):
     assert first.metadata["num_fields"] == other.metadata["num_fields"]
     assert "avazu_train_head9k.csv" in first.describe()
     assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 2
+
+
+@pytest.mark.parametrize("profile", experiment_config.PROFILES)
+def test_config_settings_are_model_arguments(profile):
+    from baselines import registry
+
+    for dataset in paper_results.DATASETS:
+        config = experiment_config.load_config(profile, dataset)
+        for model in registry.MODEL_NAMES:
+            accepted = registry.hyperparameter_names(model)
+            settings = experiment_config.cell_configuration(config, model, accepted)
+            for key in settings["model_hyperparameters"]:
+                assert key in accepted, (profile, dataset, model, key)
+            for path in experiment_config.tune_grid(config, model):
+                section, _, key = path.partition(".")
+                if section == "model_hyperparameters":
+                    assert key in accepted, (profile, dataset, model, path)
