@@ -45,7 +45,9 @@ def exit_rows(
             "missing" if mean is None else analyses.format_mean_std(100 * mean, None if std is None else 100 * std, 2) + " %",
             "n/a" if paper is None else f"{100 * paper:.2f} %",
             "missing" if reached is None else f"{100 * reached:.2f} %",
-            ", ".join(f"{name} {100 * share:.0f} %" for name, share in zip(names, top1) if share is not None),
+            "no example reached the layer" if not reached else ", ".join(
+                f"{name} {100 * share:.0f} %" for name, share in zip(names, top1) if share is not None
+            ),
         ])
         csv_rows.append({
             "dataset": dataset, "layer": layer + 1, "exit_share_mean": mean, "exit_share_std": std,
