@@ -149,19 +149,25 @@ def write_csv(rows: Sequence[TableRow], path: pathlib.Path) -> None:
     _write_text_atomically(path, buffer.getvalue())
 
 
+def _decimals(value: float) -> int:
+    # iPinYou's LogLoss is about 0.0056, so four decimals would show only two digits.
+    return 6 if abs(value) < 0.01 else 4
+
+
 def _format_metric(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "n/a"
-    # iPinYou's LogLoss is about 0.0056, so four decimals would show two digits.
-    return f"{value:.6f}" if abs(value) < 0.01 else f"{value:.4f}"
+    return f"{value:.{_decimals(value)}f}"
 
 
 def _format_mean_std(mean: float | None, std: float | None) -> str:
+    """Format `mean ± std`, the standard deviation with as many decimals as the mean."""
     if mean is None:
         return "missing"
     if std is None:
         return _format_metric(mean)
-    return f"{_format_metric(mean)} ± {_format_metric(std)}"
+    decimals = _decimals(mean)
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
 
 
 def format_markdown(

@@ -260,6 +260,17 @@ def test_small_logloss_keeps_significant_digits():
     assert "0.005605" in markdown
 
 
+def test_std_has_decimals_of_mean():
+    records = [
+        fake_record("lr", "criteo", 0, 0.7001, 0.005601),
+        fake_record("lr", "criteo", 1, 0.7003, 0.005609),
+    ]
+    rows = tables.summarize(records, ["lr"], ["criteo"])
+    markdown = tables.format_markdown(rows, "t")
+    assert "**0.7002 ± 0.0001**" in markdown
+    assert "| 0.005605 ± 0.000006 |" in markdown
+
+
 # ------------------------------------------------------------------ end to end
 
 
