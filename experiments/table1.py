@@ -186,7 +186,7 @@ def finished_records(cells, configuration_of, store) -> list[dict[str, Any]]:
 
 def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        raise app.UsageError(f"unexpected positional arguments {argv[1:]}; pass options as --flag=value")
 
     # Imported after flag parsing so that `--help` does not wait for TensorFlow.
     import tensorflow as tf

@@ -139,7 +139,7 @@ def _csv_value(value: Any) -> Any:
 def write_csv(rows: Sequence[TableRow], path: pathlib.Path) -> None:
     """Write one line per (model, dataset) with the columns of `CSV_COLUMNS`.
 
-    Missing values (the std with one seed, a model absent from the paper) are empty.
+    Missing values (the std with one seed, a model without a published figure) are empty.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
