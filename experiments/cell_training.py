@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from ada_keras import distribute
 from ada_keras import training as ada_training
 from ada_keras.metrics import exact_auc, log_loss
 from baselines import registry
@@ -144,6 +145,8 @@ def train_and_evaluate(
     *,
     tensorboard_dir: str | os.PathLike | None = None,
     verbose: int | str = "auto",
+    strategy: tf.distribute.Strategy | None = None,
+    model_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Train `model_name` on the prepared dataset in `data_dir` and evaluate it.
 
@@ -156,6 +159,12 @@ def train_and_evaluate(
             cell gives the same result in a fresh process and after other cells.
         tensorboard_dir: where to write TensorBoard logs; None writes none.
         verbose: Keras's `fit` verbosity (0 silent, 1 progress bar, 2 one line per epoch).
+        strategy: the tf.distribute strategy to train under (`ada_keras.distribute.
+            make_strategy`); the profile's batch size is the global batch. None trains
+            on one device.
+        model_dir: where to save the trained model as `model.keras` with `data_dir.txt`
+            (the prepared folder), the run folder `experiments.export --run` reads. Only
+            the chief worker writes it. None saves nothing.
 
     Returns:
         A JSON-serialisable record: `test` and `validation` metrics (exact AUC, LogLoss,
@@ -175,13 +184,15 @@ def train_and_evaluate(
     schedule = _training_schedule(training, train_rows)
     batch_size = int(training["batch_size"])
 
-    model = registry.build_model(model_name, metadata["vocabulary_sizes"], **hyperparameters)
-    # Build the variables now: `alpha_variables` is empty until the model is built.
-    model(tf.zeros([1, int(metadata["num_fields"])], dtype=tf.int32))
-    model.compile(
-        optimizer=make_optimizer(training["optimizer"], float(training["learning_rate"])),
-        jit_compile=bool(training.get("jit_compile", False)),
-    )
+    # The variables and optimiser slots are mirrored when created inside the scope.
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = registry.build_model(model_name, metadata["vocabulary_sizes"], **hyperparameters)
+        # Build the variables now: `alpha_variables` is empty until the model is built.
+        model(tf.zeros([1, int(metadata["num_fields"])], dtype=tf.int32))
+        model.compile(
+            optimizer=make_optimizer(training["optimizer"], float(training["learning_rate"])),
+            jit_compile=bool(training.get("jit_compile", False)),
+        )
 
     train_ds = pipeline.make_dataset(
         data_dir, "train", batch_size, shuffle=True, seed=seed, repeat=True
@@ -234,6 +245,8 @@ def train_and_evaluate(
         model_name, test_metrics["auc"], test_metrics["logloss"], validation_metrics["auc"],
         epochs_run, schedule["epochs"], best_epoch,
     )
+    if model_dir is not None and distribute.worker_info().is_chief:
+        save_run(model, data_dir, model_dir)
     return {
         "model": model_name,
         "test": test_metrics,
@@ -253,6 +266,19 @@ def train_and_evaluate(
             "num_fields": metadata["num_fields"],
         },
     }
+
+
+def save_run(model: keras.Model, data_dir: str | os.PathLike, model_dir: str | os.PathLike) -> None:
+    """Save `model` and the path of its prepared data as a run folder for experiments.export."""
+    model_dir = pathlib.Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    # Written under temporary names and renamed, so a killed run leaves no partial file.
+    temporary_model = model_dir / "model.partial.keras"
+    model.save(temporary_model)
+    os.replace(temporary_model, model_dir / "model.keras")
+    temporary_data = model_dir / "data_dir.txt.partial"
+    temporary_data.write_text(str(pathlib.Path(data_dir).resolve()) + "\n")
+    os.replace(temporary_data, model_dir / "data_dir.txt")
 
 
 def train_with_grid_search(

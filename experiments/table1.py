@@ -85,6 +85,17 @@ flags.DEFINE_bool(
     "configuration matches; cells not finished yet show as missing.",
 )
 flags.DEFINE_bool("tensorboard", True, "Write TensorBoard logs per cell under OUTPUT_DIR/tensorboard.")
+flags.DEFINE_enum(
+    "strategy", "default", ["default", "mirrored", "multi_worker"],
+    "tf.distribute strategy: default (one device), mirrored (all GPUs of this machine) or "
+    "multi_worker (every worker runs this command with its own TF_CONFIG). Batch sizes "
+    "in the configs are global batches.",
+)
+flags.DEFINE_bool(
+    "save_models", True,
+    "Save each cell's trained model under OUTPUT_DIR/models/CELL (model.keras and "
+    "data_dir.txt), for `python -m experiments.export --run`. Not done with --tune.",
+)
 
 
 def parse_seeds(values: Sequence[str]) -> list[int]:
@@ -191,8 +202,11 @@ def main(argv: Sequence[str]) -> None:
     # Imported after flag parsing so that `--help` does not wait for TensorFlow.
     import tensorflow as tf
 
+    from ada_keras import distribute
     from baselines import registry
     from experiments import cell_training
+
+    strategy = distribute.make_strategy(FLAGS.strategy)
 
     models = check_names(FLAGS.models or list(registry.MODEL_NAMES), registry.MODEL_NAMES, "models")
     datasets = check_names(FLAGS.datasets, data_sources.DATASETS, "datasets")
@@ -246,9 +260,11 @@ def main(argv: Sequence[str]) -> None:
                 cell.model, directory, configuration, configuration["tune_grid"], cell.seed,
                 tensorboard_dir=tensorboard_dir, verbose=verbose,
             )
+        model_dir = output_dir / "models" / cell.key if FLAGS.save_models else None
         return cell_training.train_and_evaluate(
             cell.model, directory, configuration, cell.seed,
             tensorboard_dir=tensorboard_dir, verbose=verbose,
+            strategy=strategy, model_dir=model_dir,
         )
 
     cells = runner.make_cells(models, datasets, seeds)
