@@ -90,7 +90,7 @@ def define_flags(default_datasets: Sequence[str] = ("criteo",)) -> None:
         (flags.DEFINE_list, "datasets", list(default_datasets), "Datasets to run, comma-separated."),
         (flags.DEFINE_list, "seeds", ["0"], "Training seeds, comma-separated integers."),
         (flags.DEFINE_string, "output_dir", None,
-         "Where cells, tables and figures go; default results/analyses/PROFILE-SOURCE, "
+         "Where cells, tables and figures go; default runs/analyses/PROFILE-SOURCE, "
          "shared by all analysis commands so they reuse each other's cells."),
         (flags.DEFINE_bool, "resume", False, "Reuse finished cells with the same configuration."),
         (flags.DEFINE_string, "cache_dir", None,
@@ -223,7 +223,7 @@ def start_session(command: str) -> Session:
     seeds = parse_seeds(FLAGS.seeds)
     synthetic = FLAGS.data_dir is None
     source = "synthetic" if synthetic else "data"
-    output_dir = pathlib.Path(FLAGS.output_dir or f"results/analyses/{FLAGS.profile}-{source}")
+    output_dir = pathlib.Path(FLAGS.output_dir or f"runs/analyses/{FLAGS.profile}-{source}")
     cache_dir = (
         pathlib.Path(FLAGS.cache_dir) if FLAGS.cache_dir else data_sources.default_cache_dir()
     )
