@@ -1,7 +1,4 @@
-"""Reusable Keras 3 layers for CTR models, one layer per module.
-
-Each helper adds only its own import lines below.
-"""
+"""Reusable Keras 3 layers for CTR models, one layer per module."""
 from ada_keras.layers.field_embedding import FieldEmbedding
 from ada_keras.layers.bilinear_interaction import BilinearInteraction
 from ada_keras.layers.compressed_interaction_network import CompressedInteractionNetwork
