@@ -187,7 +187,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.mark.slow
 def test_multi_worker_workers_agree(tmp_path):
     addresses = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
     workers = []
