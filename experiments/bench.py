@@ -55,10 +55,10 @@ flags.DEFINE_bool("jit_compile", False, "Compile the train and predict steps wit
 flags.DEFINE_integer("warmup_steps", 5, "Training steps run before the timed epoch.")
 flags.DEFINE_integer("steps_per_execution", 1, "Keras steps_per_execution of compile.")
 flags.DEFINE_enum(
-    "embedding_optimizer", "adam", ["adam", "sgd", "adagrad", "frozen"],
+    "embedding_optimizer", "adam", ["adam", "lazy_adam", "sgd", "adagrad", "frozen"],
     "Optimiser of the embedding tables: adam (the same Adam as the rest of the model), "
-    "sgd or adagrad (sparse row updates), or frozen (tables not trained), for measuring "
-    "what the embedding updates cost.",
+    "lazy_adam (Adam on the rows in the batch only, see LazyAdam), sgd or adagrad, or "
+    "frozen (tables not trained), for measuring what the embedding updates cost.",
 )
 flags.DEFINE_integer("top_k", 3, "AdaEnsemble: experts per example.")
 flags.DEFINE_list(
@@ -238,6 +238,52 @@ def fix_exit_shares(model: Any, shares: Sequence[float], seed: int) -> None:
     controller.call = call
 
 
+def make_lazy_adam(learning_rate: float) -> Any:
+    """Return an Adam that updates only the table rows present in a sparse gradient.
+
+    Keras 3.15's Adam turns a `tf.IndexedSlices` gradient into a dense one, so each step
+    reads and writes the first and second moments and the whole table. This subclass
+    sums the gradient rows per unique id, then updates m, v and the variable on those
+    rows only, with scatter updates. Rows absent from the batch keep m and v unchanged
+    (the rule of TensorFlow Addons' LazyAdam), which differs from dense Adam, where
+    their moments decay and the variable still moves by the decayed momentum.
+    Dense gradients take Keras's dense Adam step unchanged.
+    """
+    import keras
+    import tensorflow as tf
+
+    class SparseRowAdam(keras.optimizers.Adam):
+        def update_step(self, gradient, variable, learning_rate):
+            if not isinstance(gradient, tf.IndexedSlices):
+                return super().update_step(gradient, variable, learning_rate)
+            dtype = variable.dtype
+            step = tf.cast(self.iterations + 1, dtype)
+            beta_1 = tf.cast(self.beta_1, dtype)
+            beta_2 = tf.cast(self.beta_2, dtype)
+            alpha = (
+                tf.cast(learning_rate, dtype) * tf.sqrt(1 - tf.pow(beta_2, step))
+                / (1 - tf.pow(beta_1, step))
+            )
+            # A batch repeats ids, so the rows are summed per id before the update.
+            rows, position = tf.unique(gradient.indices)
+            values = tf.math.unsorted_segment_sum(
+                tf.cast(gradient.values, dtype), position, tf.shape(rows)[0]
+            )
+            index = self._get_variable_index(variable)
+            m = self._momentums[index].value
+            v = self._velocities[index].value
+            m_rows = beta_1 * tf.gather(m, rows) + (1 - beta_1) * values
+            v_rows = beta_2 * tf.gather(v, rows) + (1 - beta_2) * tf.square(values)
+            m.scatter_update(tf.IndexedSlices(m_rows, rows))
+            v.scatter_update(tf.IndexedSlices(v_rows, rows))
+            update = alpha * m_rows / (tf.sqrt(v_rows) + self.epsilon)
+            # A Keras variable wraps the tf.Variable that has the scatter methods.
+            target = variable.value if isinstance(variable, keras.Variable) else variable
+            target.scatter_sub(tf.IndexedSlices(update, rows))
+
+    return SparseRowAdam(learning_rate=learning_rate)
+
+
 def build_compiled_model(name: str, vocabulary: Sequence[int], settings: dict[str, Any],
                          jit_compile: bool, embedding_optimizer: str) -> Any:
     """Build `name`, call it once so its variables exist, and compile it with Adam."""
@@ -260,6 +306,8 @@ def build_compiled_model(name: str, vocabulary: Sequence[int], settings: dict[st
         embedding = None
     elif embedding_optimizer == "adam":
         embedding = None
+    elif embedding_optimizer == "lazy_adam":
+        embedding = make_lazy_adam(FLAGS.learning_rate)
     elif embedding_optimizer == "sgd":
         embedding = keras.optimizers.SGD(learning_rate=FLAGS.learning_rate)
     else:
