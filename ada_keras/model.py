@@ -7,10 +7,10 @@ The model of Yan and Li (AdaEnsemble, CTR prediction):
     X_l = SparseMoE_l(X_{l-1}, X0)                        l = 1 .. L
     y = Estimator_l(X_l) for the layer l = exit_depth + 1 where the example exits
 
-Dynamic propagation (inference and W steps): after layer l, the examples whose exit
-depth is l are predicted by estimator l and removed from the batch, so they never enter
-layer l + 1. The last layer predicts every example still present. ``tf.dynamic_stitch``
-puts the predictions back in the original order.
+Dynamic propagation (inference): after layer l, the examples whose exit depth is l are
+predicted by estimator l and removed from the batch, so they never enter layer l + 1. The
+last layer predicts every example still present. ``tf.dynamic_stitch`` puts the
+predictions back in the original order.
 
 Gradients to the routers. Gate values weight the expert sum, so the expert gates get a
 gradient from the prediction loss in every pass. A hard top-1 exit gives the depth
@@ -19,9 +19,20 @@ example runs through all L layers and
 
     y = sum_l exit_probabilities[l] * Estimator_l(X_l),
 
-which makes the validation loss differentiable in the controller's weights. W steps and
-inference use the hard exits above. The controller's choice is therefore learned from
-validation loss, not only pulled toward its expected depth loads by the load loss.
+which makes the validation loss differentiable in the controller's weights. The
+controller's choice is therefore learned from validation loss, not only pulled toward its
+expected depth loads by the load loss.
+
+W steps (`w_call`) also run every example through all L layers and minimise the expected
+LogLoss under the controller's exit distribution,
+
+    sum_l exit_probabilities[l] * LogLoss(label, Estimator_l(X_l)),
+
+so each estimator is trained on every example in proportion to the chance that the
+controller sends it there. Training only the hard top-1 exit instead leaves the
+estimators that few training examples reach undertrained, yet the controller, which
+changes in every alpha step, sends test examples to them. Inference uses the hard exits.
+Without early exit, only the last estimator runs.
 
 Total loss = LogLoss + lambda_1 * sum over layers of the expert load-distribution loss
 + lambda_2 * the depth load-distribution loss; the layers add both terms with add_loss.
@@ -213,17 +224,27 @@ class AdaEnsemble(CTRModel):
             initializer="zeros", trainable=False,
         )
 
-    def call(self, ids: Any, training: bool = False, soft_exits: bool = False) -> Any:
+    def call(
+        self, ids: Any, training: bool = False, soft_exits: bool = False,
+        all_exits: bool = False,
+    ) -> Any:
         """Return click probabilities, float32 [batch, 1].
 
         ``soft_exits=True`` (the alpha step) mixes all exits by the exit probabilities;
-        otherwise each example exits at its hard top-1 depth.
+        otherwise each example exits at its hard top-1 depth. ``all_exits=True`` (the W
+        step, see `w_call`) instead returns the tuple ``(probability, exit_predictions,
+        exit_probabilities)``: the hard-exit prediction [batch, 1] and every estimator's
+        prediction and exit probability, float32 [batch, L] each.
         """
         x0 = self.embedding(ids)
         if self.depth_controller is None:
-            return self._full_depth(x0, training)[-1]
+            return self._last_exit(x0, training)
 
         exit_probabilities, exit_depth = self.depth_controller(x0, training=training)
+        if all_exits:
+            exit_predictions = ops.concatenate(self._full_depth(x0, training), 1)
+            hard = ops.take_along_axis(exit_predictions, exit_depth[:, None], axis=1)
+            return hard, exit_predictions, exit_probabilities
         if soft_exits:
             predictions = ops.concatenate(self._full_depth(x0, training, update_step=False), 1)
             return ops.sum(exit_probabilities * predictions, axis=1, keepdims=True)
@@ -232,6 +253,35 @@ class AdaEnsemble(CTRModel):
     def alpha_call(self, ids: Any) -> Any:
         """Run the alpha step's forward pass: soft mixture of exits, all layers."""
         return self(ids, training=True, soft_exits=True)
+
+    def w_call(self, ids: Any) -> tuple[Any, Any, Any]:
+        """Run the W step's forward pass: every exit, weighted by its exit probability.
+
+        With hard top-1 exits in the W step, estimator l would learn only from the
+        examples whose current argmax is l. The controller changes in every alpha step
+        and learns from the few validation rows, so at test time it can send examples to
+        exits that saw few or different training examples. Those estimators are then
+        undertrained and badly calibrated. Here every example runs through all L layers,
+        and the W loss is the expected LogLoss of the controller's exit distribution,
+
+            sum_l exit_probabilities[l] * LogLoss(label, Estimator_l(X_l)),
+
+        so every estimator learns from every example in proportion to the probability
+        that the controller sends it there. The exit that inference picks (the argmax)
+        has weight >= 1/L on that example. Inference keeps hard top-1 exits with dynamic
+        propagation. The exit probabilities act as fixed weights in bi-level training
+        because the W step does not update the controller.
+        """
+        if self.depth_controller is None:
+            return self(ids, training=True), None, None
+        return self(ids, training=True, all_exits=True)
+
+    def _last_exit(self, x0: Any, training: Any) -> Any:
+        """Run all layers on all examples; return the last estimator's probabilities."""
+        x = x0
+        for moe in self.moe_layers:
+            x = moe(x, x0=x0, training=training)
+        return self.estimators[-1](x)
 
     def _full_depth(self, x0: Any, training: Any, update_step: bool = True) -> list[Any]:
         """Run all layers on all examples; return every estimator's probabilities."""

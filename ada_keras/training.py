@@ -223,6 +223,41 @@ class CTRModel(keras.Model):
         """Run the forward pass of the alpha step; by default the training forward pass."""
         return self(ids, training=True)
 
+    def w_call(self, ids: Any) -> tuple[Any, Any, Any]:
+        """Run the forward pass of the W step (and of a joint step).
+
+        Returns:
+            ``(probability, exit_probabilities, exit_weights)``. ``probability`` float32
+            ``[batch, 1]`` feeds the training metrics. By default the other two are None
+            and the loss is that of ``probability``. A model with several outputs per
+            example (AdaEnsemble's exits) returns them as ``exit_probabilities``
+            ``[batch, m]`` with ``exit_weights`` ``[batch, m]`` (rows summing to 1), and
+            the W loss becomes sum_j exit_weights[:, j] * LogLoss(label,
+            exit_probabilities[:, j]), averaged over the batch.
+        """
+        return self(ids, training=True), None, None
+
+    def _weighted_exit_loss(
+        self, ids: Any, label: Any, exit_probabilities: Any, exit_weights: Any, sample_weight: Any
+    ) -> Any:
+        """Return the compiled loss of every exit, weighted per example by ``exit_weights``."""
+        exit_probabilities = ops.cast(exit_probabilities, "float32")
+        num_exits = ops.shape(exit_probabilities)[1]
+        labels = ops.repeat(ops.reshape(ops.cast(label, "float32"), (-1, 1)), num_exits, axis=1)
+        weights = ops.cast(exit_weights, "float32")
+        if sample_weight is not None:
+            weights = weights * ops.reshape(ops.cast(sample_weight, "float32"), (-1, 1))
+        # The compiled loss averages over its batch*m rows; multiplying the weights by m
+        # turns that average into the per-example weighted sum over exits.
+        weights = weights * ops.cast(num_exits, "float32")
+        return self._compute_loss(
+            x=ids,
+            y=ops.reshape(labels, (-1, 1)),
+            y_pred=ops.reshape(exit_probabilities, (-1, 1)),
+            sample_weight=ops.reshape(weights, (-1,)),
+            training=True,
+        )
+
     def _loss(self, ids: Any, label: Any, probability: Any, sample_weight: Any) -> Any:
         probability = ops.cast(probability, "float32")
         label = ops.cast(label, "float32")
@@ -379,8 +414,13 @@ class CTRModel(keras.Model):
 
         groups = self._optimizer_groups(include_alpha=not run_alpha_steps)
         with tf.GradientTape(persistent=len(groups) > 1) as tape:
-            probability = self(ids, training=True)
-            loss = self._loss(ids, label, probability, sample_weight)
+            probability, exit_probabilities, exit_weights = self.w_call(ids)
+            if exit_probabilities is None:
+                loss = self._loss(ids, label, probability, sample_weight)
+            else:
+                loss = self._weighted_exit_loss(
+                    ids, label, exit_probabilities, exit_weights, sample_weight
+                )
             auxiliary_loss = self._sum_added_losses()
         self._apply_gradients(tape, loss, groups)
         del tape

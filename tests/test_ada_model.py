@@ -257,3 +257,39 @@ def test_export_serving_applies_early_exit(tmp_path):
     np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-6)
     early = depth < 2
     assert not np.allclose(output[early], last_layer_only[early])
+
+
+def test_w_step_loss_weights_exits_by_depth_probability():
+    ids = make_ids(32)
+    labels = make_labels(ids)
+    model = AdaEnsemble(VOCABULARY_SIZES, **SMALL, jitter_eps=0.0, lambda_1=0.0, lambda_2=0.0)
+    model(ids)
+    spread_exits(model, ids)
+    x0 = model.embedding(ids)
+    probabilities = keras.ops.convert_to_numpy(model.depth_controller(x0)[0])
+    per_exit = np.concatenate(
+        [keras.ops.convert_to_numpy(p) for p in model._full_depth(x0, False)], axis=1
+    )
+    per_exit = np.clip(per_exit, 1e-7, 1 - 1e-7)
+    exit_losses = -(labels * np.log(per_exit) + (1 - labels) * np.log(1 - per_exit))
+    expected = (probabilities * exit_losses).sum(axis=1).mean()
+
+    model.compile(optimizer=keras.optimizers.SGD(0.0), bilevel=False)
+    logs = model.train_on_batch(ids, labels, return_dict=True)
+    np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5)
+
+
+def test_w_step_trains_every_estimator():
+    ids = make_ids(32)
+    labels = make_labels(ids)
+    model = AdaEnsemble(VOCABULARY_SIZES, **SMALL, jitter_eps=0.0)
+    model(ids)
+    depth = spread_exits(model, ids)
+    assert (depth != 0).any(), "precondition: some examples do not exit at layer 1"
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    estimators_before = [numpy_of(e.trainable_variables) for e in model.estimators]
+    batch = {"ids": ids, "alpha_ids": ids, "alpha_label": labels}
+    model.train_on_batch(batch, labels)
+    for before, estimator in zip(estimators_before, model.estimators):
+        assert any_changed(before, estimator.trainable_variables), estimator.name
+
