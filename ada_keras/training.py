@@ -176,6 +176,96 @@ class CTRModel(keras.Model):
         self.alpha_every = alpha_every
         self.bilevel = bool(bilevel)
 
+    def get_compile_config(self) -> dict[str, Any]:
+        """Return `keras.Model`'s compile config plus this class's `compile` arguments.
+
+        `keras.saving.save_model` stores it, so a reloaded `.keras` model comes back
+        compiled with the same optimisers, loss, metrics and bi-level schedule.
+        """
+        config = super().get_compile_config()
+        if not config:
+            return config
+        config.update(
+            {
+                "embedding_optimizer": keras.saving.serialize_keras_object(
+                    self.embedding_optimizer
+                ),
+                "alpha_optimizer": keras.saving.serialize_keras_object(self.alpha_optimizer),
+                "alpha_every": self.alpha_every,
+                "bilevel": self.bilevel,
+            }
+        )
+        return config
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        """Compile from `get_compile_config` output and build the optimisers' slots.
+
+        Keras loads the saved optimiser variables after this call, which needs every
+        optimiser built on the same variables as during training (`_build_optimizers`).
+        """
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self._build_optimizers()
+
+    def _build_optimizers(self) -> None:
+        """Create every optimiser's slots for its variable group, if not created yet."""
+        groups = self._optimizer_groups(include_alpha=True)
+        if self.alpha_optimizer is not None and self.alpha_variables:
+            groups.append((self.alpha_optimizer, self.alpha_variables))
+        # Under a distribution strategy the slots must be mirrored like the variables.
+        with self.distribute_strategy.scope():
+            for optimizer, variables in groups:
+                if not optimizer.built and variables:
+                    optimizer.build(variables)
+
+    # ------------------------------------------------------------- weights and state
+
+    @property
+    def training_progress_variables(self) -> list[keras.Variable]:
+        """Counters of training progress, such as the expert gates' annealing steps.
+
+        Sub-layers list theirs in a ``training_progress_variables`` property. They are
+        saved with the model but left out of `get_weights` and `set_weights`.
+        """
+        variables = []
+        for layer in self._flatten_layers(include_self=False):
+            variables.extend(getattr(layer, "training_progress_variables", ()))
+        return _unique(variables)
+
+    def _weights_without_progress(self) -> list[keras.Variable]:
+        progress = {id(v) for v in self.training_progress_variables}
+        return [v for v in self.weights if id(v) not in progress]
+
+    def get_weights(self) -> list[Any]:
+        """Return the values of `weights` as NumPy arrays, without the progress counters.
+
+        Like ``optimizer.iterations``, which `get_weights` never contained, the counters
+        in `training_progress_variables` measure how far training has gone. Leaving them
+        out means `keras.callbacks.EarlyStopping(restore_best_weights=True)` restores
+        the best epoch's parameters but not its annealing step, so the expert gates keep
+        the k reached at the end of training instead of a larger k of an earlier epoch.
+        """
+        return [ops.convert_to_numpy(v) for v in self._weights_without_progress()]
+
+    def set_weights(self, weights: list[Any]) -> None:
+        """Set the variables that `get_weights` returns, in the same order."""
+        variables = self._weights_without_progress()
+        if len(variables) != len(weights):
+            raise ValueError(
+                f"set_weights on model {self.name!r} got {len(weights)} arrays, but the model "
+                f"has {len(variables)} weights besides its training progress counters. Pass "
+                "the list that get_weights returns."
+            )
+        for variable, value in zip(variables, weights):
+            if tuple(variable.shape) != tuple(ops.shape(value)):
+                raise ValueError(
+                    f"set_weights on model {self.name!r}: weight {variable.path} has shape "
+                    f"{tuple(variable.shape)}, but the array given for it has shape "
+                    f"{tuple(ops.shape(value))}."
+                )
+            variable.assign(value)
+
     # ---------------------------------------------------------------- variable groups
 
     @property
@@ -282,14 +372,7 @@ class CTRModel(keras.Model):
         # or inside the alpha step's tf.cond. `fit` and `train_on_batch` build the model
         # first, so its variables exist by now.
         if self.built:
-            groups = self._optimizer_groups(include_alpha=True)
-            if self.alpha_optimizer is not None and self.alpha_variables:
-                groups.append((self.alpha_optimizer, self.alpha_variables))
-            # Under a distribution strategy the slots must be mirrored like the variables.
-            with self.distribute_strategy.scope():
-                for optimizer, variables in groups:
-                    if not optimizer.built and variables:
-                        optimizer.build(variables)
+            self._build_optimizers()
         if not self._schedules_alpha_in_python():
             return super().make_train_function(force)
         if self.train_function is not None and not force:

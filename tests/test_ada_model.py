@@ -293,3 +293,60 @@ def test_w_step_trains_every_estimator():
     for before, estimator in zip(estimators_before, model.estimators):
         assert any_changed(before, estimator.trainable_variables), estimator.name
 
+
+def test_set_weights_keeps_annealing_step():
+    ids = make_ids(32)
+    labels = make_labels(ids)
+    model = AdaEnsemble(VOCABULARY_SIZES, **{**SMALL, "top_k": 1, "anneal_steps": 4})
+    model(ids)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), bilevel=False)
+    model.train_on_batch(ids, labels)
+    gate = model.moe_layers[0].gate
+    early_k = int(gate.current_top_k())
+    early_weights = model.get_weights()
+    for _ in range(4):
+        model.train_on_batch(ids, labels)
+    assert int(gate.current_top_k()) == 1
+    assert early_k > 1
+
+    model.set_weights(early_weights)
+    assert int(gate.current_top_k()) == 1
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model.estimators[0].dense.kernel), early_weights_of(
+            model, early_weights, model.estimators[0].dense.kernel
+        )
+    )
+
+
+def early_weights_of(model, weights, variable):
+    """Return the array of ``weights`` (a get_weights list) that belongs to ``variable``."""
+    progress = {id(v) for v in model.training_progress_variables}
+    kept = [v for v in model.weights if id(v) not in progress]
+    return weights[[id(v) for v in kept].index(id(variable))]
+
+
+def test_keras_file_reload_is_compiled(tmp_path, recwarn):
+    ids = make_ids(32)
+    labels = make_labels(ids)
+    model = AdaEnsemble(VOCABULARY_SIZES, **SMALL)
+    model(ids)
+    model.compile(optimizer=keras.optimizers.Adam(0.01),
+                  embedding_optimizer=keras.optimizers.Adagrad(0.05),
+                  alpha_optimizer=keras.optimizers.SGD(0.02), alpha_every=2)
+    batch = {"ids": ids, "alpha_ids": ids, "alpha_label": labels}
+    model.train_on_batch(batch, labels)
+    path = tmp_path / "compiled.keras"
+    model.save(path)
+
+    restored = keras.saving.load_model(path)
+    assert not [w for w in recwarn.list if "compile()" in str(w.message)]
+    assert restored.compiled
+    assert restored.alpha_every == 2
+    assert restored.bilevel
+    assert isinstance(restored.optimizer, keras.optimizers.Adam)
+    assert isinstance(restored.embedding_optimizer, keras.optimizers.Adagrad)
+    assert isinstance(restored.alpha_optimizer, keras.optimizers.SGD)
+    assert float(restored.alpha_optimizer.learning_rate) == pytest.approx(0.02)
+    assert int(restored.optimizer.iterations) == 1
+    logs = restored.train_on_batch(batch, labels, return_dict=True)
+    assert np.isfinite(logs["loss"])

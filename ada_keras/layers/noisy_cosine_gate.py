@@ -16,7 +16,9 @@ float32 because |h|^2 can exceed the float16 range.
 Annealing: k starts at ``num_experts`` and falls linearly to ``top_k`` over
 ``anneal_steps`` steps, k(t) = num_experts - floor((num_experts - top_k) * min(t, S) / S).
 The step t is the layer's ``step`` variable, which grows by one in every call with
-``training=True`` and ``update_step=True``.
+``training=True`` and ``update_step=True``. `CTRModel.get_weights` and ``set_weights`` leave
+it out (see ``training_progress_variables``), so restoring an earlier epoch's weights, as
+early stopping does, does not move k back up.
 
 Shapes: X0 ``[batch, F, D]`` -> gates, probabilities ``[batch, num_experts]`` float32 and
 selected ``[batch, num_experts]`` bool.
@@ -172,6 +174,11 @@ class NoisyCosineGate(keras.layers.Layer):
         self.step = self.add_weight(
             name="step", shape=(), dtype="int64", initializer="zeros", trainable=False
         )
+
+    @property
+    def training_progress_variables(self) -> list[keras.Variable]:
+        """The annealing ``step``: saved with the model, left out of `CTRModel.get_weights`."""
+        return [self.step] if self.built else []
 
     def current_top_k(self) -> Any:
         """Return k at the current step, an int32 scalar."""
