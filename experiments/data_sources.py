@@ -9,9 +9,10 @@ reports the others:
   gzip; any `*.txt`, `*.txt.gz`, `*.tsv` or `*.tsv.gz` file except those named
   `test*` (the Kaggle test file has no labels).
 - avazu: the Kaggle `train.csv` (with header), plain or gzip; any `*.csv` or `*.csv.gz`.
-- ipinyou: the make-ipinyou-data output with its own train/test split, either decoded
+- ipinyou: the make-ipinyou-data output with its own train/test split: the log files
+  (`train.log.txt` + `test.log.txt`, tab-separated with a header), the same rows decoded
   into one named column per field (`train.decoded.tsv` + `test.decoded.tsv`, preferred
-  because the field names survive) or one-hot indexed (`train.fm.txt` + `test.fm.txt` +
+  over the indexed form because the field names survive) or one-hot indexed (`train.fm.txt` + `test.fm.txt` +
   `featindex.fm.txt`).
 
 Prepared folders live under a cache directory, named after a SHA-256 of the dataset, the
@@ -63,6 +64,11 @@ INPUT_FORMS: dict[str, tuple[InputForm, ...]] = {
         InputForm("raw", "raw Avazu CSV with header", ("*.csv*",)),
     ),
     "ipinyou": (
+        InputForm(
+            "log",
+            "make-ipinyou-data log TSV with header (raw columns), given train/test split",
+            ("train*.log.txt*", "test*.log.txt*"),
+        ),
         InputForm(
             "decoded",
             "make-ipinyou-data decoded TSV, one named column per field, given train/test split",

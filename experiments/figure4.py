@@ -28,6 +28,8 @@ from experiments import analyses
 from experiments.analysis_training import EXITED
 
 analyses.define_flags()
+# List the shared data flags under --help, not only under --helpfull.
+flags.adopt_module_key_flags(analyses)
 FLAGS = flags.FLAGS
 flags.DEFINE_enum(
     "choice", "top1", ["top1", "set"],

@@ -22,6 +22,8 @@ from absl import app, flags, logging
 from experiments import analyses
 
 analyses.define_flags()
+# List the shared data flags under --help, not only under --helpfull.
+flags.adopt_module_key_flags(analyses)
 FLAGS = flags.FLAGS
 
 

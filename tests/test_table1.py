@@ -146,6 +146,17 @@ def test_find_inputs_ipinyou_indexed_only(tmp_path):
     assert others == []
 
 
+def test_find_inputs_prefers_ipinyou_log_form(tmp_path):
+    folder = tmp_path / "ipinyou"
+    folder.mkdir()
+    for name in ("train.log.txt", "test.log.txt", "train.fm.txt", "test.fm.txt", "featindex.fm.txt"):
+        (folder / name).write_text("x")
+    form, files, others = data_sources.find_inputs("ipinyou", folder)
+    assert form.name == "log"
+    assert [f.name for f in files] == ["train.log.txt", "test.log.txt"]
+    assert others == ["indexed"]
+
+
 def test_find_inputs_errors_name_the_folder(tmp_path):
     with pytest.raises(ValueError, match="not found"):
         data_sources.find_inputs("criteo", tmp_path / "criteo")
