@@ -202,8 +202,19 @@ class CTRModel(keras.Model):
 
         Keras loads the saved optimiser variables after this call, which needs every
         optimiser built on the same variables as during training (`_build_optimizers`).
+        A config that cannot be deserialised, such as one naming an optimiser class that
+        is not registered with Keras, is logged and skipped, and the model must then be
+        compiled by hand.
         """
-        config = keras.saving.deserialize_keras_object(config)
+        try:
+            config = keras.saving.deserialize_keras_object(config)
+        except (TypeError, ValueError) as error:
+            logger.warning(
+                "Model %r was loaded without compiling it because its compile config could "
+                "not be deserialised (%s). Call compile() on it before training.",
+                self.name, error,
+            )
+            return
         self.compile(**config)
         if self.built:
             self._build_optimizers()

@@ -350,3 +350,21 @@ def test_keras_file_reload_is_compiled(tmp_path, recwarn):
     assert int(restored.optimizer.iterations) == 1
     logs = restored.train_on_batch(batch, labels, return_dict=True)
     assert np.isfinite(logs["loss"])
+
+
+def test_keras_file_reload_with_unregistered_optimizer(tmp_path, caplog):
+    class LocalAdam(keras.optimizers.Adam):
+        """An optimiser class that Keras cannot find by name when loading."""
+
+    ids = make_ids(32)
+    model = AdaEnsemble(VOCABULARY_SIZES, **SMALL)
+    model(ids)
+    model.compile(optimizer=LocalAdam(0.01))
+    expected = model.predict(ids, verbose=0)
+    path = tmp_path / "local_optimizer.keras"
+    model.save(path)
+
+    with caplog.at_level("WARNING", logger="ada_keras.training"):
+        restored = keras.saving.load_model(path)
+    assert "could not be deserialised" in caplog.text
+    np.testing.assert_allclose(restored.predict(ids, verbose=0), expected, rtol=1e-6)
