@@ -14,25 +14,22 @@ predictions back in the original order.
 
 Gradients to the routers. Gate values weight the expert sum, so the expert gates get a
 gradient from the prediction loss in every pass. A hard top-1 exit gives the depth
-controller none, so the alpha step (`alpha_call`) uses a soft mixture of exits: every
-example runs through all L layers and
-
-    y = sum_l exit_probabilities[l] * Estimator_l(X_l),
-
-which makes the validation loss differentiable in the controller's weights. The
-controller's choice is therefore learned from validation loss, not only pulled toward its
-expected depth loads by the load loss.
-
-W steps (`w_call`) also run every example through all L layers and minimise the expected
-LogLoss under the controller's exit distribution,
+controller none, so the alpha step (`alpha_call`) runs every example through all L
+layers and minimises the expected validation LogLoss over the exits,
 
     sum_l exit_probabilities[l] * LogLoss(label, Estimator_l(X_l)),
 
-so each estimator is trained on every example in proportion to the chance that the
-controller sends it there. Training only the hard top-1 exit instead leaves the
-estimators that few training examples reach undertrained, yet the controller, which
-changes in every alpha step, sends test examples to them. Inference uses the hard exits.
-Without early exit, only the last estimator runs.
+which is differentiable in the controller's weights. The controller's choice is
+therefore learned from validation loss, not only pulled toward its expected depth loads
+by the load loss. ``call(..., soft_exits=True)`` returns the mixed prediction
+sum_l exit_probabilities[l] * Estimator_l(X_l) for analysis.
+
+W steps (`w_call`) minimise the same expected LogLoss on training rows, so each
+estimator is trained on every example in proportion to the chance that the controller
+sends it there. Training only the hard top-1 exit instead leaves the estimators that few
+training examples reach undertrained, yet the controller, which changes in every alpha
+step, sends test examples to them. Inference uses the hard exits. Without early exit,
+only the last estimator runs.
 
 Total loss = LogLoss + lambda_1 * sum over layers of the expert load-distribution loss
 + lambda_2 * the depth load-distribution loss; the layers add both terms with add_loss.
@@ -226,7 +223,7 @@ class AdaEnsemble(CTRModel):
 
     def call(
         self, ids: Any, training: bool = False, soft_exits: bool = False,
-        all_exits: bool = False,
+        all_exits: bool = False, update_step: bool = True,
     ) -> Any:
         """Return click probabilities, float32 [batch, 1].
 
@@ -234,7 +231,8 @@ class AdaEnsemble(CTRModel):
         otherwise each example exits at its hard top-1 depth. ``all_exits=True`` (the W
         step, see `w_call`) instead returns the tuple ``(probability, exit_predictions,
         exit_probabilities)``: the hard-exit prediction [batch, 1] and every estimator's
-        prediction and exit probability, float32 [batch, L] each.
+        prediction and exit probability, float32 [batch, L] each. ``update_step=False``
+        leaves the expert gates' annealing steps unchanged in that mode.
         """
         x0 = self.embedding(ids)
         if self.depth_controller is None:
@@ -242,7 +240,9 @@ class AdaEnsemble(CTRModel):
 
         exit_probabilities, exit_depth = self.depth_controller(x0, training=training)
         if all_exits:
-            exit_predictions = ops.concatenate(self._full_depth(x0, training), 1)
+            exit_predictions = ops.concatenate(
+                self._full_depth(x0, training, update_step=update_step), 1
+            )
             hard = ops.take_along_axis(exit_predictions, exit_depth[:, None], axis=1)
             return hard, exit_predictions, exit_probabilities
         if soft_exits:
@@ -250,9 +250,19 @@ class AdaEnsemble(CTRModel):
             return ops.sum(exit_probabilities * predictions, axis=1, keepdims=True)
         return self._dynamic_propagation(x0, exit_depth, training)
 
-    def alpha_call(self, ids: Any) -> Any:
-        """Run the alpha step's forward pass: soft mixture of exits, all layers."""
-        return self(ids, training=True, soft_exits=True)
+    def alpha_call(self, ids: Any) -> tuple[Any, Any, Any]:
+        """Run the alpha step's forward pass: every exit, weighted by its exit probability.
+
+        The alpha loss is the expected validation LogLoss over the controller's exits, the
+        W loss of `w_call` on validation rows. Its gradient raises the probability of the
+        exits whose estimators have the lowest loss on an example, which is the exit that
+        the hard argmax then picks at inference. A LogLoss of the mixed prediction
+        (``soft_exits=True``) would instead reward blends of exits that inference never
+        outputs. The expert gates' annealing steps do not advance here.
+        """
+        if self.depth_controller is None:
+            return self(ids, training=True), None, None
+        return self(ids, training=True, all_exits=True, update_step=False)
 
     def w_call(self, ids: Any) -> tuple[Any, Any, Any]:
         """Run the W step's forward pass: every exit, weighted by its exit probability.

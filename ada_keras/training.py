@@ -320,9 +320,13 @@ class CTRModel(keras.Model):
 
     # ------------------------------------------------------------------- the steps
 
-    def alpha_call(self, ids: Any) -> Any:
-        """Run the forward pass of the alpha step; by default the training forward pass."""
-        return self(ids, training=True)
+    def alpha_call(self, ids: Any) -> tuple[Any, Any, Any]:
+        """Run the forward pass of the alpha step; by default the training forward pass.
+
+        Returns the same ``(probability, exit_probabilities, exit_weights)`` triple as
+        `w_call`, and the alpha loss combines it in the same way.
+        """
+        return self(ids, training=True), None, None
 
     def w_call(self, ids: Any) -> tuple[Any, Any, Any]:
         """Run the forward pass of the W step (and of a joint step).
@@ -337,6 +341,17 @@ class CTRModel(keras.Model):
             exit_probabilities[:, j]), averaged over the batch.
         """
         return self(ids, training=True), None, None
+
+    def _forward_loss(
+        self, ids: Any, label: Any, outputs: tuple[Any, Any, Any], sample_weight: Any
+    ) -> Any:
+        """Return the loss of a `w_call` or `alpha_call` output triple."""
+        probability, exit_probabilities, exit_weights = outputs
+        if exit_probabilities is None:
+            return self._loss(ids, label, probability, sample_weight)
+        return self._weighted_exit_loss(
+            ids, label, exit_probabilities, exit_weights, sample_weight
+        )
 
     def _weighted_exit_loss(
         self, ids: Any, label: Any, exit_probabilities: Any, exit_weights: Any, sample_weight: Any
@@ -467,8 +482,7 @@ class CTRModel(keras.Model):
     def _alpha_step(self, alpha_ids: Any, alpha_label: Any) -> Any:
         alpha_variables = self.alpha_variables
         with tf.GradientTape() as tape:
-            probability = self.alpha_call(alpha_ids)
-            loss = self._loss(alpha_ids, alpha_label, probability, None)
+            loss = self._forward_loss(alpha_ids, alpha_label, self.alpha_call(alpha_ids), None)
         self._apply_gradients(tape, loss, [(self.alpha_optimizer, alpha_variables)])
         return loss
 
@@ -508,13 +522,9 @@ class CTRModel(keras.Model):
 
         groups = self._optimizer_groups(include_alpha=not run_alpha_steps)
         with tf.GradientTape(persistent=len(groups) > 1) as tape:
-            probability, exit_probabilities, exit_weights = self.w_call(ids)
-            if exit_probabilities is None:
-                loss = self._loss(ids, label, probability, sample_weight)
-            else:
-                loss = self._weighted_exit_loss(
-                    ids, label, exit_probabilities, exit_weights, sample_weight
-                )
+            outputs = self.w_call(ids)
+            probability = outputs[0]
+            loss = self._forward_loss(ids, label, outputs, sample_weight)
             auxiliary_loss = self._sum_added_losses()
         self._apply_gradients(tape, loss, groups)
         del tape

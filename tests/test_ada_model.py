@@ -259,8 +259,8 @@ def test_export_serving_applies_early_exit(tmp_path):
     assert not np.allclose(output[early], last_layer_only[early])
 
 
-def test_w_step_loss_weights_exits():
-    """The W loss is sum_l exit probability * LogLoss of estimator l, per example."""
+def test_alpha_and_w_loss_weight_exits():
+    """Both losses are sum_l exit probability * LogLoss of estimator l, per example."""
     ids = make_ids(32)
     labels = make_labels(ids)
     model = AdaEnsemble(VOCABULARY_SIZES, **SMALL, jitter_eps=0.0, lambda_1=0.0, lambda_2=0.0)
@@ -275,9 +275,12 @@ def test_w_step_loss_weights_exits():
     exit_losses = -(labels * np.log(per_exit) + (1 - labels) * np.log(1 - per_exit))
     expected = (probabilities * exit_losses).sum(axis=1).mean()
 
-    model.compile(optimizer=keras.optimizers.SGD(0.0), bilevel=False)
-    logs = model.train_on_batch(ids, labels, return_dict=True)
+    model.compile(optimizer=keras.optimizers.SGD(0.0),
+                  alpha_optimizer=keras.optimizers.SGD(0.0))
+    batch = {"ids": ids, "alpha_ids": ids, "alpha_label": labels}
+    logs = model.train_on_batch(batch, labels, return_dict=True)
     np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5)
+    np.testing.assert_allclose(logs["alpha_loss"], expected, rtol=1e-5)
 
 
 def test_w_step_trains_every_estimator():
