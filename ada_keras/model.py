@@ -227,11 +227,11 @@ class AdaEnsemble(CTRModel):
     ) -> Any:
         """Return click probabilities, float32 [batch, 1].
 
-        ``soft_exits=True`` (the alpha step) mixes all exits by the exit probabilities;
+        ``soft_exits=True`` (for analysis) mixes all exits by the exit probabilities;
         otherwise each example exits at its hard top-1 depth. ``all_exits=True`` (the W
-        step, see `w_call`) instead returns the tuple ``(probability, exit_predictions,
-        exit_probabilities)``: the hard-exit prediction [batch, 1] and every estimator's
-        prediction and exit probability, float32 [batch, L] each. ``update_step=False``
+        and alpha steps, see `w_call`) instead returns the tuple ``(probability,
+        exit_predictions, exit_probabilities)``: the hard-exit prediction [batch, 1] and
+        every estimator's prediction and exit probability, float32 [batch, L] each. ``update_step=False``
         leaves the expert gates' annealing steps unchanged in that mode.
         """
         x0 = self.embedding(ids)
