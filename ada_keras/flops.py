@@ -345,10 +345,9 @@ def adaensemble_flops(
         reached = sum(exit_shares[layer:])
         shares = None if routed_shares is None else routed_shares[layer]
         count = count + moe_flops(moe, shares).scaled(reached)
-        # Without the controller every estimator runs on every example, although only the
-        # last one's prediction is used. With it, estimator l runs on the examples exiting at l.
-        estimator_share = 1.0 if model.depth_controller is None else exit_shares[layer]
-        count = count + _estimator_flops(estimator).scaled(estimator_share)
+        # Estimator l runs on the examples exiting at l; without the controller only the
+        # last estimator runs, on every example.
+        count = count + _estimator_flops(estimator).scaled(exit_shares[layer])
     return count
 
 
