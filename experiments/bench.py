@@ -2,9 +2,9 @@
 
 The input file contains ``ids`` (int32 [N, F]), ``label`` (float32 [N]) and ``vocab``
 (int64 [F], the vocabulary size of each field). The benchmark builds the model with
-`baselines.registry.build_model`, compiles it with Adam, trains a few warm-up steps (which
-trace and, with --jit_compile, compile the step), then times one epoch of `fit` over all
-full batches and one `predict` over the same batches. It prints one JSON line:
+`baselines.registry.build_model` and compiles it with Adam. A few warm-up steps trace the
+step (and compile it with --jit_compile). Then it times one epoch of `fit` over all full
+batches and one `predict` over the same batches. It prints one JSON line:
 
     {"model", "train_examples_per_sec", "predict_examples_per_sec", "flops_per_example",
      "batch_size", "devices", ...}
