@@ -42,44 +42,56 @@ from typing import Any
 from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "Model name from baselines.registry.MODEL_NAMES.")
-flags.DEFINE_string("input", None, "The .npz file with ids, label and vocab to train on.")
-flags.DEFINE_integer("batch_size", 4096, "Examples per training and prediction batch.")
-flags.DEFINE_integer("embedding_dim", 16, "Embedding dimension D of every field.")
-flags.DEFINE_string(
-    "hidden", "400,400,400",
+
+
+def _define(define: Any, name: str, *args: Any, **kwargs: Any) -> None:
+    """Define a flag unless an experiment module imported in this process already did.
+
+    The tests import several experiment modules into one process, and absl rejects a
+    second definition of `model`, `output`, `seed`, `strategy` or `top_k`; the flags of
+    those names have the same types everywhere.
+    """
+    if name not in FLAGS:
+        define(name, *args, **kwargs)
+
+
+_define(flags.DEFINE_string, "model", None, "Model name from baselines.registry.MODEL_NAMES.")
+_define(flags.DEFINE_string, "input", None, "The .npz file with ids, label and vocab to train on.")
+_define(flags.DEFINE_integer, "batch_size", 4096, "Examples per training and prediction batch.")
+_define(flags.DEFINE_integer, "embedding_dim", 16, "Embedding dimension D of every field.")
+_define(flags.DEFINE_string, "hidden", "400,400,400",
     "Comma-separated units of the DNN part of dnn, deepfm, dcn_v2 and xdeepfm.",
 )
-flags.DEFINE_float("learning_rate", 1e-3, "Learning rate of Adam.")
-flags.DEFINE_bool("jit_compile", False, "Compile the train and predict steps with XLA.")
-flags.DEFINE_integer("warmup_steps", 5, "Training steps run before the timed epoch.")
-flags.DEFINE_integer("steps_per_execution", 1, "Keras steps_per_execution of compile.")
-flags.DEFINE_enum(
-    "embedding_optimizer", "adam", ["adam", "lazy_adam", "sgd", "adagrad", "frozen"],
+_define(flags.DEFINE_float, "learning_rate", 1e-3, "Learning rate of Adam.")
+_define(flags.DEFINE_bool, "jit_compile", False, "Compile the train and predict steps with XLA.")
+_define(flags.DEFINE_integer, "warmup_steps", 5, "Training steps run before the timed epoch.")
+_define(flags.DEFINE_integer, "steps_per_execution", 1, "Keras steps_per_execution of compile.")
+_define(flags.DEFINE_enum, "embedding_optimizer", "adam", ["adam", "lazy_adam", "sgd", "adagrad", "frozen"],
     "Optimiser of the embedding tables: adam (the same Adam as the rest of the model), "
     "lazy_adam (Adam on the rows in the batch only, see LazyAdam), sgd or adagrad, or "
     "frozen (tables not trained), for measuring what the embedding updates cost.",
 )
-flags.DEFINE_integer("top_k", 3, "AdaEnsemble: experts per example.")
-flags.DEFINE_list(
-    "exit_shares", None,
+_define(flags.DEFINE_integer, "top_k", 3, "AdaEnsemble: experts per example.")
+_define(flags.DEFINE_list, "exit_shares", None,
     "AdaEnsemble: share of examples exiting after each layer, e.g. 0.065,0.194,0.664,0.077. "
     "The exit depths are then drawn at these shares instead of by the depth controller.",
 )
-flags.DEFINE_bool(
-    "compare_dense_moe", False,
+_define(flags.DEFINE_bool, "compare_dense_moe", False,
     "AdaEnsemble: time inference with top_k and --exit_shares (default 0.065,0.194,0.664,"
     "0.077) against all experts at full depth, instead of the training benchmark.",
 )
-flags.DEFINE_bool(
-    "measure_matmul", False,
+_define(flags.DEFINE_bool, "measure_matmul", False,
     "Print the float32 FLOP/s of a 4096 x 1024 x 1024 matmul, the bound for achieved FLOP/s.",
 )
-flags.DEFINE_integer("seed", 0, "Seed of the model initialisation and of --generate.")
-flags.DEFINE_integer("generate", None, "Write N generated rows to --output instead of benchmarking.")
-flags.DEFINE_string("output", None, "Output .npz file of --generate.")
-flags.DEFINE_integer(
-    "vocabulary_total", 1_000_000,
+_define(flags.DEFINE_enum, "strategy", "default", ["default", "mirrored", "multi_worker"],
+    "tf.distribute strategy: default (one device), mirrored (all GPUs of this machine) or "
+    "multi_worker (every worker runs this command with its own TF_CONFIG). --batch_size is "
+    "the global batch.",
+)
+_define(flags.DEFINE_integer, "seed", 0, "Seed of the model initialisation and of --generate.")
+_define(flags.DEFINE_integer, "generate", None, "Write N generated rows to --output instead of benchmarking.")
+_define(flags.DEFINE_string, "output", None, "Output .npz file of --generate.")
+_define(flags.DEFINE_integer, "vocabulary_total", 1_000_000,
     "--generate: total vocabulary over the 39 fields (about 1 M for Criteo at min_count 10).",
 )
 
@@ -287,6 +299,15 @@ def make_lazy_adam(learning_rate: float) -> Any:
 def build_compiled_model(name: str, vocabulary: Sequence[int], settings: dict[str, Any],
                          jit_compile: bool, embedding_optimizer: str) -> Any:
     """Build `name`, call it once so its variables exist, and compile it with Adam."""
+    from ada_keras import distribute
+
+    # Variables and optimiser slots created inside the scope are mirrored across replicas.
+    with distribute.make_strategy(FLAGS.strategy).scope():
+        return _build_and_compile(name, vocabulary, settings, jit_compile, embedding_optimizer)
+
+
+def _build_and_compile(name: str, vocabulary: Sequence[int], settings: dict[str, Any],
+                       jit_compile: bool, embedding_optimizer: str) -> Any:
     import keras
     import tensorflow as tf
 
