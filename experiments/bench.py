@@ -48,8 +48,8 @@ def _define(define: Any, name: str, *args: Any, **kwargs: Any) -> None:
     """Define a flag unless an experiment module imported in this process already did.
 
     The tests import several experiment modules into one process, and absl rejects a
-    second definition of `model`, `output`, `seed`, `strategy` or `top_k`; the flags of
-    those names have the same types everywhere.
+    second definition of `model`, `output`, `seed`, `strategy` or `top_k`. The flags of
+    those names have the same types in every module.
     """
     if name not in FLAGS:
         define(name, *args, **kwargs)
