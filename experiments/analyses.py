@@ -263,6 +263,7 @@ def start_session(command: str) -> Session:
 def cell_configuration(session: Session, dataset: str, variant: Variant) -> dict[str, Any]:
     """Return the cell's configuration: table1's adaensemble settings with the variant's."""
     from baselines import registry
+    from experiments import cell_training
 
     configuration = experiment_config.cell_configuration(
         session.configs[dataset], MODEL, registry.hyperparameter_names(MODEL)
@@ -271,7 +272,8 @@ def cell_configuration(session: Session, dataset: str, variant: Variant) -> dict
     hyperparameters.update(variant.hyperparameters())
     if "anneal_steps" not in hyperparameters:
         metadata = session.prepared[dataset].metadata
-        schedule = training_schedule(configuration["training"], metadata["splits"]["train"]["rows"])
+        train_rows = metadata["splits"]["train"]["rows"]
+        schedule = cell_training.training_schedule(configuration["training"], train_rows)
         hyperparameters["anneal_steps"] = max(1, schedule["total_steps"] // 2)
     data = session.prepared[dataset]
     configuration["data_source"] = {
@@ -280,28 +282,6 @@ def cell_configuration(session: Session, dataset: str, variant: Variant) -> dict
     }
     configuration["variant"] = variant.name
     return configuration
-
-
-def training_schedule(training: Mapping[str, Any], train_rows: int) -> dict[str, int]:
-    """Return Keras epochs of `steps_per_epoch` steps, as the Table 1 cells train.
-
-    One Keras epoch is one evaluation period: `eval_every_steps` steps, or one pass over
-    the training split when that is null.
-    """
-    batch_size = int(training["batch_size"])
-    steps_per_pass = max(1, math.ceil(int(train_rows) / batch_size))
-    steps_per_epoch = int(training.get("eval_every_steps") or steps_per_pass)
-    if training.get("max_steps"):
-        total_steps = int(training["max_steps"])
-    else:
-        total_steps = int(training["max_epochs"]) * steps_per_pass
-    epochs = max(1, math.ceil(total_steps / steps_per_epoch))
-    return {
-        "steps_per_pass": steps_per_pass,
-        "steps_per_epoch": steps_per_epoch,
-        "epochs": epochs,
-        "total_steps": total_steps,
-    }
 
 
 def run_variants(

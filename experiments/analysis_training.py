@@ -111,7 +111,7 @@ def train_variant(
     keras.utils.set_random_seed(seed)
 
     metadata = pipeline.load_metadata(data_dir)
-    schedule = analyses.training_schedule(training, metadata["splits"]["train"]["rows"])
+    schedule = cell_training.training_schedule(training, metadata["splits"]["train"]["rows"])
     batch_size = int(training["batch_size"])
 
     model = registry.build_model(analyses.MODEL, metadata["vocabulary_sizes"], **hyperparameters)

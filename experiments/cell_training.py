@@ -120,21 +120,26 @@ class ExactValidationMetrics(keras.callbacks.Callback):
         )
 
 
-def _training_schedule(training: Mapping[str, Any], train_rows: int) -> dict[str, int]:
+def training_schedule(training: Mapping[str, Any], train_rows: int) -> dict[str, int]:
     """Convert the profile's limits to Keras epochs of `steps_per_epoch` steps each.
 
     One Keras epoch is one evaluation period: `eval_every_steps` steps, or one pass over
     the training split when that is null.
     """
     batch_size = int(training["batch_size"])
-    steps_per_pass = max(1, math.ceil(train_rows / batch_size))
+    steps_per_pass = max(1, math.ceil(int(train_rows) / batch_size))
     steps_per_epoch = int(training.get("eval_every_steps") or steps_per_pass)
     if training.get("max_steps"):
-        max_steps = int(training["max_steps"])
+        total_steps = int(training["max_steps"])
     else:
-        max_steps = int(training["max_epochs"]) * steps_per_pass
-    epochs = max(1, math.ceil(max_steps / steps_per_epoch))
-    return {"steps_per_pass": steps_per_pass, "steps_per_epoch": steps_per_epoch, "epochs": epochs}
+        total_steps = int(training["max_epochs"]) * steps_per_pass
+    epochs = max(1, math.ceil(total_steps / steps_per_epoch))
+    return {
+        "steps_per_pass": steps_per_pass,
+        "steps_per_epoch": steps_per_epoch,
+        "epochs": epochs,
+        "total_steps": total_steps,
+    }
 
 
 def train_and_evaluate(
@@ -181,7 +186,7 @@ def train_and_evaluate(
 
     metadata = pipeline.load_metadata(data_dir)
     train_rows = int(metadata["splits"]["train"]["rows"])
-    schedule = _training_schedule(training, train_rows)
+    schedule = training_schedule(training, train_rows)
     batch_size = int(training["batch_size"])
 
     # The variables and optimiser slots are mirrored when created inside the scope.
