@@ -15,6 +15,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from ada_keras.layers._shapes import feature_map_shape
+
 MIXING_MODES = ("vector", "bit")
 
 
@@ -114,3 +116,75 @@ class FeatureMixing:
                 low = ops.matmul(x, ops.transpose(self.kernels[1]))
                 mixed = ops.matmul(low, ops.transpose(self.kernels[0]))
         return ops.reshape(mixed, (-1, fields, dim))
+
+
+class MixingExpert(keras.layers.Layer):
+    """Base of the polynomial and cross experts: their arguments, W, b and config.
+
+    A subclass implements `call(inputs, x0=None)` from ``self.mixing`` (the map W) and
+    ``self.bias`` (b in R^{F x D}, or None without ``use_bias``).
+    """
+
+    uses_x0 = True
+
+    def __init__(
+        self,
+        mode: str = "vector",
+        num_subspaces: int = 1,
+        rank: int | None = None,
+        residual: bool = False,
+        use_bias: bool = False,
+        kernel_initializer: Any = "glorot_uniform",
+        kernel_regularizer: Any = None,
+        bias_initializer: Any = "zeros",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        validate_mixing(mode, num_subspaces, rank, type(self).__name__)
+        self.mode = mode
+        self.num_subspaces = int(num_subspaces)
+        self.rank = None if rank is None else int(rank)
+        self.residual = bool(residual)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def build(self, inputs_shape: Any, x0_shape: Any = None) -> None:
+        self.num_fields, self.embedding_dim = feature_map_shape(type(self).__name__, inputs_shape)
+        self.mixing = FeatureMixing(
+            self,
+            self.num_fields,
+            self.embedding_dim,
+            self.mode,
+            self.num_subspaces,
+            self.rank,
+            self.kernel_initializer,
+            self.kernel_regularizer,
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.num_fields, self.embedding_dim),
+                initializer=self.bias_initializer,
+            )
+
+    def compute_output_shape(self, inputs_shape: Any, x0_shape: Any = None) -> Any:
+        return tuple(inputs_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "mode": self.mode,
+                "num_subspaces": self.num_subspaces,
+                "rank": self.rank,
+                "residual": self.residual,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
+        return config

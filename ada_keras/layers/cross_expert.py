@@ -19,14 +19,13 @@ from typing import Any
 
 import keras
 
-from ada_keras.layers._feature_mixing import FeatureMixing, validate_mixing
-from ada_keras.layers._shapes import feature_map_shape
+from ada_keras.layers._feature_mixing import MixingExpert
 
 BIAS_PLACEMENTS = ("outside", "inside")
 
 
 @keras.saving.register_keras_serializable(package="ada_keras")
-class CrossExpert(keras.layers.Layer):
+class CrossExpert(MixingExpert):
     """Cross interaction: X0 o (W X_{l-1}) + b (+ X_{l-1} when residual).
 
     Args:
@@ -53,8 +52,6 @@ class CrossExpert(keras.layers.Layer):
     ```
     """
 
-    uses_x0 = True
-
     def __init__(
         self,
         mode: str = "vector",
@@ -68,42 +65,23 @@ class CrossExpert(keras.layers.Layer):
         bias_initializer: Any = "zeros",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        validate_mixing(mode, num_subspaces, rank, "CrossExpert")
+        super().__init__(
+            mode=mode,
+            num_subspaces=num_subspaces,
+            rank=rank,
+            residual=residual,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_initializer=bias_initializer,
+            **kwargs,
+        )
         if bias_placement not in BIAS_PLACEMENTS:
             raise ValueError(
                 f"CrossExpert: bias_placement = {bias_placement!r} is invalid; use one of "
                 f"{BIAS_PLACEMENTS}."
             )
-        self.mode = mode
-        self.num_subspaces = int(num_subspaces)
-        self.rank = None if rank is None else int(rank)
-        self.residual = bool(residual)
-        self.use_bias = bool(use_bias)
         self.bias_placement = bias_placement
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-
-    def build(self, inputs_shape: Any, x0_shape: Any = None) -> None:
-        self.num_fields, self.embedding_dim = feature_map_shape("CrossExpert", inputs_shape)
-        self.mixing = FeatureMixing(
-            self,
-            self.num_fields,
-            self.embedding_dim,
-            self.mode,
-            self.num_subspaces,
-            self.rank,
-            self.kernel_initializer,
-            self.kernel_regularizer,
-        )
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=(self.num_fields, self.embedding_dim),
-                initializer=self.bias_initializer,
-            )
 
     def call(self, inputs: Any, x0: Any = None) -> Any:
         if x0 is None:
@@ -118,22 +96,7 @@ class CrossExpert(keras.layers.Layer):
             outputs = outputs + inputs
         return outputs
 
-    def compute_output_shape(self, inputs_shape: Any, x0_shape: Any = None) -> Any:
-        return tuple(inputs_shape)
-
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(
-            {
-                "mode": self.mode,
-                "num_subspaces": self.num_subspaces,
-                "rank": self.rank,
-                "residual": self.residual,
-                "use_bias": self.use_bias,
-                "bias_placement": self.bias_placement,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            }
-        )
+        config["bias_placement"] = self.bias_placement
         return config

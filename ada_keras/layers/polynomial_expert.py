@@ -20,12 +20,11 @@ from typing import Any
 import keras
 from keras import ops
 
-from ada_keras.layers._feature_mixing import FeatureMixing, validate_mixing
-from ada_keras.layers._shapes import feature_map_shape
+from ada_keras.layers._feature_mixing import MixingExpert
 
 
 @keras.saving.register_keras_serializable(package="ada_keras")
-class PolynomialExpert(keras.layers.Layer):
+class PolynomialExpert(MixingExpert):
     """Polynomial interaction: X_{l-1} o (W X0) (+ X_{l-1} when residual).
 
     Args:
@@ -51,51 +50,6 @@ class PolynomialExpert(keras.layers.Layer):
     ```
     """
 
-    uses_x0 = True
-
-    def __init__(
-        self,
-        mode: str = "vector",
-        num_subspaces: int = 1,
-        rank: int | None = None,
-        residual: bool = False,
-        use_bias: bool = False,
-        kernel_initializer: Any = "glorot_uniform",
-        kernel_regularizer: Any = None,
-        bias_initializer: Any = "zeros",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        validate_mixing(mode, num_subspaces, rank, "PolynomialExpert")
-        self.mode = mode
-        self.num_subspaces = int(num_subspaces)
-        self.rank = None if rank is None else int(rank)
-        self.residual = bool(residual)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-
-    def build(self, inputs_shape: Any, x0_shape: Any = None) -> None:
-        self.num_fields, self.embedding_dim = feature_map_shape("PolynomialExpert", inputs_shape)
-        self.mixing = FeatureMixing(
-            self,
-            self.num_fields,
-            self.embedding_dim,
-            self.mode,
-            self.num_subspaces,
-            self.rank,
-            self.kernel_initializer,
-            self.kernel_regularizer,
-        )
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=(self.num_fields, self.embedding_dim),
-                initializer=self.bias_initializer,
-            )
-
     def call(self, inputs: Any, x0: Any = None) -> Any:
         if x0 is None:
             x0 = inputs
@@ -105,22 +59,3 @@ class PolynomialExpert(keras.layers.Layer):
         if self.residual:
             interaction = interaction + ops.ones_like(interaction)
         return inputs * interaction
-
-    def compute_output_shape(self, inputs_shape: Any, x0_shape: Any = None) -> Any:
-        return tuple(inputs_shape)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            {
-                "mode": self.mode,
-                "num_subspaces": self.num_subspaces,
-                "rank": self.rank,
-                "residual": self.residual,
-                "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            }
-        )
-        return config
