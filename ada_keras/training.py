@@ -603,8 +603,8 @@ def _replicas() -> int:
 def _unscale_for_distribution(loss: Any) -> Any:
     """Multiply a replica's loss by the number of replicas, for the loss metrics.
 
-    Keras divides each replica's loss by the number of replicas (so the summed gradients
-    are those of the global batch); the metrics should show the undivided loss.
+    Keras divides each replica's loss by the number of replicas, so that the summed
+    gradients are those of the global batch. The metrics should show the undivided loss.
     """
     replicas = _replicas()
     return loss if replicas == 1 else loss * ops.cast(replicas, loss.dtype)

@@ -334,7 +334,7 @@ def resolve_run(run_dir: str | os.PathLike) -> tuple[pathlib.Path, pathlib.Path]
     for path in (model_path, data_file):
         if not path.exists():
             raise FileNotFoundError(
-                f"{path} not found: a run folder holds {RUN_MODEL_FILE} and {RUN_DATA_FILE} "
+                f"{path} not found: a run folder contains {RUN_MODEL_FILE} and {RUN_DATA_FILE} "
                 "(the prepared data folder). Otherwise pass --model and --data."
             )
     return model_path, pathlib.Path(data_file.read_text().strip())

@@ -16,7 +16,7 @@ class CompressedInteractionNetwork(keras.layers.Layer):
 
         X^k_{h,*} = activation(sum_{i,j} W^{k,h}_{i,j} (X^{k-1}_{i,*} o X^0_{j,*}) + b^{k,h})
 
-    where `o` is the Hadamard product over the D embedding coordinates, so layer k holds
+    where `o` is the Hadamard product over the D embedding coordinates, so layer k contains
     interactions of degree k + 1. Each layer's maps that go to the output are sum-pooled over
     D and concatenated. With `split_half` (the xDeepFM split-half option), every layer but
     the last passes only half of its maps to the next layer and sends the other half to the
