@@ -100,6 +100,15 @@ def _wrap_for_mixed_precision(model: keras.Model, optimizer: Any) -> Any:
     return optimizer
 
 
+def _zeros_for_missing(gradients: list[Any], variables: list[Any]) -> list[Any]:
+    """Replace None gradients by zeros.
+
+    A variable that took no part in a batch has no gradient, for example an expert that
+    received no example or an estimator where no example exited.
+    """
+    return [ops.zeros_like(v) if g is None else g for g, v in zip(gradients, variables)]
+
+
 def _split_inputs(inputs: Any) -> tuple[Any, Any, Any]:
     """Return ``(ids, alpha_ids, alpha_label)``; the last two are None for plain ids."""
     if isinstance(inputs, dict):
@@ -382,15 +391,28 @@ class CTRModel(keras.Model):
         )
 
     def _apply_gradients(self, tape, losses_by_optimizer, groups) -> None:
+        if len(groups) > 1 and not any(
+            isinstance(optimizer, keras.optimizers.LossScaleOptimizer) for optimizer, _ in groups
+        ):
+            # Without loss scaling every group differentiates the same loss, so one
+            # backward pass serves all of them. A tape.gradient call per group would
+            # repeat the whole backward pass through the network.
+            variables = [v for _, group_variables in groups for v in group_variables]
+            gradients = tape.gradient(losses_by_optimizer, variables)
+            start = 0
+            for optimizer, group_variables in groups:
+                end = start + len(group_variables)
+                optimizer.apply(
+                    _zeros_for_missing(gradients[start:end], group_variables), group_variables
+                )
+                start = end
+            return
+
         for optimizer, variables in groups:
+            # Each LossScaleOptimizer scales the loss by its own factor.
             scaled_loss = optimizer.scale_loss(losses_by_optimizer)
             gradients = tape.gradient(scaled_loss, variables)
-            # A variable that took no part in this batch has no gradient, for example an
-            # expert that received no example or an estimator where no example exited.
-            gradients = [
-                ops.zeros_like(v) if g is None else g for g, v in zip(gradients, variables)
-            ]
-            optimizer.apply(gradients, variables)
+            optimizer.apply(_zeros_for_missing(gradients, variables), variables)
 
     def make_train_function(self, force: bool = False) -> Any:
         # Keras calls this eagerly before tracing train_step. The optimiser slots are

@@ -36,11 +36,12 @@ def _data(seed: int = 0):
     return ids.astype(np.int32), labels[:, None]
 
 
-def _build_model(alpha_every: int):
+def _build_model(alpha_every: int, embedding_optimizer: str = "adam"):
     import keras
     import tensorflow as tf
 
     from ada_keras.model import AdaEnsemble
+    from ada_keras.optimizers import LazyAdam
 
     keras.utils.set_random_seed(7)
     model = AdaEnsemble(
@@ -52,12 +53,13 @@ def _build_model(alpha_every: int):
     model.compile(
         optimizer=keras.optimizers.Adam(0.05),
         alpha_optimizer=keras.optimizers.Adam(0.05),
+        embedding_optimizer=LazyAdam(0.05) if embedding_optimizer == "lazy_adam" else None,
         alpha_every=alpha_every,
     )
     return model
 
 
-def _train(strategy, alpha_every: int, initial_weights=None):
+def _train(strategy, alpha_every: int, initial_weights=None, embedding_optimizer="adam"):
     """Train STEPS steps under `strategy`; return (model, history, evaluation)."""
     import tensorflow as tf
 
@@ -67,7 +69,7 @@ def _train(strategy, alpha_every: int, initial_weights=None):
     ids, labels = _data()
     alpha_ids, alpha_labels = _data(seed=1)
     with strategy.scope():
-        model = _build_model(alpha_every)
+        model = _build_model(alpha_every, embedding_optimizer)
         if initial_weights is not None:
             model.set_weights(initial_weights)
     train = tf.data.Dataset.from_tensor_slices((ids, labels)).batch(BATCH)
@@ -93,7 +95,7 @@ def _summary(model, history, evaluation) -> dict:
     }
 
 
-def run_mirrored(output: str, alpha_every: int) -> None:
+def run_mirrored(output: str, alpha_every: int, embedding_optimizer: str) -> None:
     """Scenario: one device, then MirroredStrategy over two logical CPUs, same start."""
     import tensorflow as tf
 
@@ -102,9 +104,13 @@ def run_mirrored(output: str, alpha_every: int) -> None:
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2
     )
     initial = _build_model(alpha_every).get_weights()
-    single = _train(make_strategy("default"), alpha_every, initial_weights=initial)
+    single = _train(
+        make_strategy("default"), alpha_every, initial, embedding_optimizer=embedding_optimizer
+    )
     mirrored_strategy = make_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
-    mirrored = _train(mirrored_strategy, alpha_every, initial_weights=initial)
+    mirrored = _train(
+        mirrored_strategy, alpha_every, initial, embedding_optimizer=embedding_optimizer
+    )
     result = {
         "replicas": mirrored_strategy.num_replicas_in_sync,
         "single": _summary(*single),
@@ -153,9 +159,11 @@ def _assert_same_weights(actual, expected, atol: float) -> None:
                                    err_msg=f"weight {index}")
 
 
-def _check_mirrored(tmp_path, alpha_every: int) -> None:
+def _check_mirrored(tmp_path, alpha_every: int, embedding_optimizer: str = "adam") -> None:
     output = tmp_path / "mirrored.json"
-    _run_script(["mirrored", str(output), str(alpha_every)], timeout=240)
+    _run_script(
+        ["mirrored", str(output), str(alpha_every), embedding_optimizer], timeout=240
+    )
     result = json.loads(output.read_text())
     single, mirrored = result["single"], result["mirrored"]
     assert result["replicas"] == 2
@@ -179,6 +187,12 @@ def test_mirrored_matches_one_device(tmp_path):
 @pytest.mark.slow
 def test_mirrored_alpha_every_two(tmp_path):
     _check_mirrored(tmp_path, alpha_every=2)
+
+
+def test_mirrored_lazy_adam_matches_one_device(tmp_path):
+    # The replicas' IndexedSlices gradients of the embedding table are concatenated, so
+    # LazyAdam must sum rows per id across replicas as it does within one batch.
+    _check_mirrored(tmp_path, alpha_every=1, embedding_optimizer="lazy_adam")
 
 
 def _free_port() -> int:
@@ -242,7 +256,7 @@ def test_make_strategy_rejects_unknown_names():
 if __name__ == "__main__":
     sys.path.insert(0, REPOSITORY)
     if sys.argv[1] == "mirrored":
-        run_mirrored(sys.argv[2], int(sys.argv[3]))
+        run_mirrored(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     elif sys.argv[1] == "worker":
         run_worker(sys.argv[2])
     else:
