@@ -65,25 +65,3 @@ def test_command_prints_consistent_json(tmp_path):
     # Forward multiply-adds of the DNN: (39 * 4) x 8, 8 x 8 and 8 x 1, two FLOPs each.
     assert record["flops_per_example"] == 2 * (39 * 4 * 8 + 8 * 8 + 8)
     assert record["devices"]
-
-
-def test_lazy_adam_updates_touched_rows_only():
-    import tensorflow as tf
-
-    table = tf.Variable(np.ones((5, 2), np.float32))
-    optimizer = bench.make_lazy_adam(learning_rate=0.1)
-    optimizer.build([table])
-    # Row 2 appears twice, so its gradient is the sum 0.5 + 0.25.
-    gradient = tf.IndexedSlices(
-        tf.constant([[0.5, 0.5], [1.0, -1.0], [0.25, 0.25]]), tf.constant([2, 0, 2]), tf.constant([5, 2])
-    )
-    optimizer.apply([gradient], [table])
-
-    # One Adam step from zero moments moves each touched entry by lr * sign(g) (up to epsilon).
-    expected = np.ones((5, 2), np.float32)
-    expected[0] = [1.0 - 0.1, 1.0 + 0.1]
-    expected[2] = [1.0 - 0.1, 1.0 - 0.1]
-    np.testing.assert_allclose(table.numpy(), expected, atol=1e-5)
-    momentum = optimizer._momentums[0].numpy()
-    np.testing.assert_allclose(momentum[2], [0.1 * 0.75, 0.1 * 0.75], rtol=1e-5)
-    np.testing.assert_array_equal(momentum[[1, 3, 4]], 0.0)
