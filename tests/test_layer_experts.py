@@ -80,7 +80,7 @@ def test_conv_expert_matches_keras_conv1d(fields, kernel_size, pool_size):
                       keras.ops.convert_to_numpy(layer.conv_bias)])
     pool = keras.layers.MaxPooling1D(pool_size, padding="same")
     expected = keras.ops.convert_to_numpy(pool(conv(x)))
-    output = keras.ops.convert_to_numpy(layer._max_pool(layer._convolve(x)))
+    output = keras.ops.convert_to_numpy(layer._convolve_and_pool(x))
     np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-6)
 
 

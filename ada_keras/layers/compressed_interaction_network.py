@@ -101,32 +101,37 @@ class CompressedInteractionNetwork(keras.layers.Layer):
             previous_maps = size // 2 if self.split_half and not is_last else size
 
     def call(self, inputs: Any) -> Any:
-        x0 = ops.cast(inputs, self.compute_dtype)
+        # The embedding axis goes first, so each layer's Hadamard products form a
+        # [batch * D, H_{k-1} * F] matrix without transposing that large tensor, and one
+        # matmul with the flattened W^k gives all H_k maps.
+        x0 = ops.transpose(ops.cast(inputs, self.compute_dtype), (0, 2, 1))  # [batch, D, F]
         batch_size = ops.shape(x0)[0]
-        num_fields = x0.shape[1]
-        embedding_dim = ops.shape(x0)[2]
+        embedding_dim = ops.shape(x0)[1]
+        num_fields = x0.shape[2]
 
-        hidden = x0
+        hidden = x0  # [batch, D, H_{k-1}]
         pooled_outputs = []
         for index, (kernel, bias) in enumerate(zip(self.cin_kernels, self.cin_biases)):
-            # All Hadamard products X^{k-1}_i o X^0_j: [batch, H_{k-1}, F, D].
-            products = ops.einsum("bid,bjd->bijd", hidden, x0)
-            products = ops.reshape(products, (batch_size, hidden.shape[1] * num_fields, embedding_dim))
+            # All Hadamard products X^{k-1}_i o X^0_j, flattened over (i, j) in the order
+            # of W^k's rows: [batch * D, H_{k-1} * F].
+            products = hidden[:, :, :, None] * x0[:, :, None, :]
+            products = ops.reshape(products, (-1, hidden.shape[2] * num_fields))
 
-            # [batch, H_k, D]
-            feature_maps = ops.einsum("bmd,mh->bhd", products, ops.cast(kernel, self.compute_dtype))
-            feature_maps = feature_maps + ops.cast(bias, self.compute_dtype)[None, :, None]
-            feature_maps = self.activation(feature_maps)
+            feature_maps = ops.matmul(products, ops.cast(kernel, self.compute_dtype))
+            feature_maps = ops.reshape(
+                feature_maps, (batch_size, embedding_dim, self.layer_sizes[index])
+            )
+            feature_maps = self.activation(feature_maps + ops.cast(bias, self.compute_dtype))
 
             is_last = index == len(self.cin_kernels) - 1
             if self.split_half and not is_last:
                 half = self.layer_sizes[index] // 2
-                hidden = feature_maps[:, :half, :]
-                output_maps = feature_maps[:, half:, :]
+                hidden = feature_maps[:, :, :half]
+                output_maps = feature_maps[:, :, half:]
             else:
                 hidden = feature_maps
                 output_maps = feature_maps
-            pooled_outputs.append(ops.sum(output_maps, axis=2))
+            pooled_outputs.append(ops.sum(output_maps, axis=1))  # [batch, maps]
 
         return ops.concatenate(pooled_outputs, axis=1)
 

@@ -6,17 +6,18 @@
     P = MaxPool1D(C)                                   [ceil(F / pool_size), filters]
     X_l = reshape(W_o vec(P) + b_o, [F, D])
 
-The convolution runs along the field axis with the D embedding coordinates as channels.
-Convolution and pooling are written as padding, slicing and a matmul rather than with
-`keras.layers.Conv1D`, because TensorFlow 2.21's CPU convolution returns a wrongly shaped
-result for an empty batch, and SparseMoE hands an expert an empty batch whenever no
-example is routed to it. The padding and window layout match Keras' "same" mode.
+The convolution runs along the field axis with the D embedding coordinates as channels,
+with `tf.nn.conv1d` and `tf.nn.max_pool1d` in "same" mode (Keras' "same" layout).
+SparseMoE hands an expert an empty batch whenever no example is routed to it. TensorFlow
+2.21's CPU convolution gradient aborts the process on an empty batch, so the convolution
+runs on the batch plus one zero row, which is dropped after pooling.
 Shapes: ``[batch, F, D]`` -> ``[batch, F, D]``.
 """
 
 from typing import Any
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from ada_keras.layers._shapes import feature_map_shape
@@ -115,37 +116,22 @@ class ConvExpert(keras.layers.Layer):
             flat = ops.reshape(inputs, (-1, self.num_fields * self.embedding_dim))
             hidden = ops.reshape(self.fuse_dense(flat), (-1, self.num_fields, self.embedding_dim))
 
-        pooled = self._max_pool(self._convolve(hidden))
+        pooled = self._convolve_and_pool(hidden)
         flat = ops.reshape(pooled, (-1, self.pooled_fields * self.filters))
         return ops.reshape(self.output_dense(flat), (-1, self.num_fields, self.embedding_dim))
 
-    def _convolve(self, hidden: Any) -> Any:
-        """Return act(Conv1D(hidden)) with "same" padding and stride 1: [B, F, filters]."""
-        pad_left = (self.kernel_size - 1) // 2
-        pad_right = self.kernel_size - 1 - pad_left
-        padded = ops.pad(hidden, ((0, 0), (pad_left, pad_right), (0, 0)))
-        # windows[b, i, k, d] = padded[b, i + k, d]
-        windows = ops.stack(
-            [padded[:, k : k + self.num_fields, :] for k in range(self.kernel_size)], axis=2
-        )
-        outputs = ops.einsum("bikd,kdf->bif", windows, self.conv_kernel) + self.conv_bias
-        return self.activation(outputs)
+    def _convolve_and_pool(self, hidden: Any) -> Any:
+        """Return MaxPool1D(act(Conv1D(hidden))), both "same": [B, ceil(F / pool), filters]."""
+        # One extra zero row keeps the convolution's batch non-empty, because the CPU
+        # gradient aborts on an empty batch. The row is dropped after pooling.
+        extra_row = tf.zeros((1, self.num_fields, self.embedding_dim), hidden.dtype)
+        padded = tf.concat([hidden, extra_row], axis=0)
 
-    def _max_pool(self, hidden: Any) -> Any:
-        """Return max pooling with window = stride = pool_size, "same" padding."""
-        total_padding = self.pooled_fields * self.pool_size - self.num_fields
-        pad_left = total_padding // 2
-        pad_right = total_padding - pad_left
-        # Padding rows repeat the edge rows, which lie in the same window, so the maximum
-        # ignores them as Keras' "same" pooling does.
-        parts = [hidden[:, :1, :]] * pad_left + [hidden] + [hidden[:, -1:, :]] * pad_right
-        padded = ops.concatenate(parts, axis=1) if total_padding else hidden
-        windows = ops.reshape(padded, (-1, self.pooled_fields, self.pool_size, self.filters))
-        # An element-wise maximum over the window positions: ops.max rejects empty batches.
-        pooled = windows[:, :, 0, :]
-        for position in range(1, self.pool_size):
-            pooled = ops.maximum(pooled, windows[:, :, position, :])
-        return pooled
+        kernel = tf.cast(self.conv_kernel, hidden.dtype)
+        outputs = tf.nn.conv1d(padded, kernel, stride=1, padding="SAME")
+        outputs = self.activation(outputs + tf.cast(self.conv_bias, hidden.dtype))
+        pooled = tf.nn.max_pool1d(outputs, self.pool_size, self.pool_size, padding="SAME")
+        return pooled[:-1]
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return tuple(input_shape)

@@ -5,9 +5,10 @@
     X_l  = LayerNorm(X_{l-1} + Y)
     loss = load_loss_weight * sum_j f_j P_j / w_j    added with add_loss
 
-Sparse dispatch gathers the rows routed to expert j, runs the expert on them alone and
-scatters the gate-weighted outputs back with ``tf.scatter_nd``; an expert that receives
-no row runs on an empty batch. ``dispatch="dense"`` runs every expert on every row and
+Sparse dispatch splits the (row, expert) selections by expert with
+``tf.dynamic_partition``, gathers the rows routed to expert j, runs the expert on them
+alone and adds the gate-weighted outputs of all experts back into their rows with one
+``tf.math.unsorted_segment_sum``; an expert that receives no row runs on an empty batch. ``dispatch="dense"`` runs every expert on every row and
 weights by the same gates (zero for unselected experts); it gives the same output and
 serves as the reference and for XLA, which cannot compile data-dependent shapes.
 
@@ -225,18 +226,26 @@ class SparseMoE(keras.layers.Layer):
         return outputs
 
     def _dispatch_sparse(self, inputs, x0, gates, selected, training):
-        combined_shape = ops.shape(inputs)
-        combined = ops.zeros_like(inputs)
+        # (row, expert) pairs of every selection, int32 [batch * k, 2]. They are split by
+        # expert into the n_j rows that expert j runs on, and n_j may be 0.
+        pairs = tf.cast(tf.where(selected), tf.int32)
+        expert_rows = tf.dynamic_partition(pairs[:, 0], pairs[:, 1], self.num_experts)
+
+        weighted_outputs = []
         for j, expert in enumerate(self.experts):
-            # Rows routed to expert j, int32 [n_j]; n_j may be 0.
-            rows = tf.cast(tf.where(selected[:, j])[:, 0], tf.int32)
+            rows = expert_rows[j]
             expert_outputs = call_expert(
                 expert, tf.gather(inputs, rows), tf.gather(x0, rows), training
             )
             weights = ops.cast(tf.gather(gates[:, j], rows), expert_outputs.dtype)
-            weighted = expert_outputs * weights[:, None, None]
-            combined = combined + tf.scatter_nd(rows[:, None], weighted, combined_shape)
-        return combined
+            weighted_outputs.append(expert_outputs * weights[:, None, None])
+
+        # One segment sum adds the k weighted outputs of each row: [batch, F, D].
+        return tf.math.unsorted_segment_sum(
+            tf.concat(weighted_outputs, axis=0),
+            tf.concat(expert_rows, axis=0),
+            num_segments=tf.shape(inputs)[0],
+        )
 
     def _dispatch_dense(self, inputs, x0, gates, training):
         combined = ops.zeros_like(inputs)
