@@ -116,10 +116,7 @@ def train_variant(
 
     model = registry.build_model(analyses.MODEL, metadata["vocabulary_sizes"], **hyperparameters)
     model(tf.zeros([1, int(metadata["num_fields"])], dtype=tf.int32))
-    model.compile(
-        optimizer=cell_training.make_optimizer(training["optimizer"], float(training["learning_rate"])),
-        jit_compile=False,
-    )
+    cell_training.compile_model(model, training)
 
     train_ds = pipeline.make_dataset(data_dir, "train", batch_size, shuffle=True, seed=seed, repeat=True)
     alpha_ds = pipeline.make_dataset(

@@ -14,7 +14,7 @@ import math
 import os
 import pathlib
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -23,7 +23,9 @@ from absl import logging
 
 from ada_keras import distribute
 from ada_keras import training as ada_training
+from ada_keras.flops import model_flops
 from ada_keras.metrics import exact_auc, log_loss
+from ada_keras.optimizers import LazyAdam
 from baselines import registry
 from data import pipeline
 
@@ -58,6 +60,8 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     """Return a fresh Keras optimiser by its configuration name."""
     if name == "adam":
         return keras.optimizers.Adam(learning_rate=learning_rate)
+    if name == "lazy_adam":
+        return LazyAdam(learning_rate=learning_rate)
     if name == "ftrl":
         return keras.optimizers.Ftrl(learning_rate=learning_rate)
     if name == "adagrad":
@@ -66,6 +70,24 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
         return keras.optimizers.SGD(learning_rate=learning_rate)
     raise ValueError(
         f"unknown optimizer {name!r}; choose one of {', '.join(experiment_config.OPTIMIZERS)}"
+    )
+
+
+def compile_model(model: Any, training: Mapping[str, Any]) -> None:
+    """Compile `model` with the optimisers and schedule of a `training` config section.
+
+    ``embedding_optimizer`` (optional) updates the embedding tables instead of
+    ``optimizer``; ``alpha_every`` (default 1) sets AdaEnsemble's W steps per alpha step.
+    """
+    learning_rate = float(training["learning_rate"])
+    embedding_optimizer = training.get("embedding_optimizer")
+    model.compile(
+        optimizer=make_optimizer(training["optimizer"], learning_rate),
+        embedding_optimizer=(
+            None if embedding_optimizer is None else make_optimizer(embedding_optimizer, learning_rate)
+        ),
+        alpha_every=int(training.get("alpha_every", 1)),
+        jit_compile=bool(training.get("jit_compile", False)),
     )
 
 
@@ -194,10 +216,7 @@ def train_and_evaluate(
         model = registry.build_model(model_name, metadata["vocabulary_sizes"], **hyperparameters)
         # Build the variables now: `alpha_variables` is empty until the model is built.
         model(tf.zeros([1, int(metadata["num_fields"])], dtype=tf.int32))
-        model.compile(
-            optimizer=make_optimizer(training["optimizer"], float(training["learning_rate"])),
-            jit_compile=bool(training.get("jit_compile", False)),
-        )
+        compile_model(model, training)
 
     train_ds = pipeline.make_dataset(
         data_dir, "train", batch_size, shuffle=True, seed=seed, repeat=True
@@ -263,6 +282,8 @@ def train_and_evaluate(
         "validation_history": validation_callback.history,
         "train_loss_history": [float(v) for v in history.history.get("loss", [])],
         "parameters": int(model.count_params()),
+        # Nominal forward FLOPs: AdaEnsemble at k of n experts and full depth.
+        "flops_per_example": float(model_flops(model).flops),
         "training_seconds": training_seconds,
         "data": {
             "directory": str(pathlib.Path(data_dir)),
@@ -293,16 +314,24 @@ def train_with_grid_search(
     grid: Mapping[str, list[Any]],
     seed: int,
     *,
+    tolerance: float = 0.0,
     tensorboard_dir: str | os.PathLike | None = None,
     verbose: int | str = "auto",
 ) -> dict[str, Any]:
-    """Train every grid point, keep the one with the best validation AUC.
+    """Train every grid point and keep the cheapest one within `tolerance` of the best.
 
-    The test metrics of the returned record are those of the chosen point; the test split
-    plays no part in the choice. `tuning` lists every point with its validation metrics.
+    The chosen point is the one with the fewest forward FLOPs per example among those
+    whose validation AUC is at least ``(1 - tolerance)`` times the best validation AUC;
+    ties in FLOPs go to the higher AUC. With ``tolerance=0`` that is the best point. Yan
+    and Li pick AdaEnsemble's configuration this way with a tolerance of 0.02 %
+    (0.0002), so a larger configuration must earn its cost. The test metrics of the
+    returned record are those of the chosen point; the test split plays no part in the
+    choice. `tuning` lists every point with its validation metrics and FLOPs.
     """
+    if not 0.0 <= tolerance < 1.0:
+        raise ValueError(f"tolerance = {tolerance} is invalid; use a fraction in [0, 1).")
     trials = []
-    best = None
+    records = []
     points = experiment_config.grid_points(configuration, grid)
     for number, (assignment, point_configuration) in enumerate(points, start=1):
         logging.info("grid point %d of %d: %s", number, len(points), assignment)
@@ -313,12 +342,49 @@ def train_with_grid_search(
             model_name, data_dir, point_configuration, seed,
             tensorboard_dir=trial_dir, verbose=verbose,
         )
-        trials.append({"assignment": assignment, "validation": record["validation"]})
-        if best is None or record["validation"]["auc"] > best[1]["validation"]["auc"]:
-            best = (assignment, record, point_configuration)
+        trials.append(
+            {
+                "assignment": assignment,
+                "validation": record["validation"],
+                "flops_per_example": record["flops_per_example"],
+            }
+        )
+        records.append((assignment, record, point_configuration))
 
-    assignment, record, point_configuration = best
+    chosen = choose_grid_point(trials, tolerance)
+    assignment, record, point_configuration = records[chosen]
+    logging.info(
+        "%s: chose grid point %d of %d, %s (validation AUC %.5f, %.3g FLOPs per example)",
+        model_name, chosen + 1, len(points), assignment, record["validation"]["auc"],
+        record["flops_per_example"],
+    )
     record = dict(record)
-    record["tuning"] = {"grid": dict(grid), "trials": trials, "chosen": assignment}
+    record["tuning"] = {
+        "grid": dict(grid),
+        "trials": trials,
+        "chosen": assignment,
+        "tolerance": tolerance,
+    }
     record["tuned_configuration"] = point_configuration
     return record
+
+
+def choose_grid_point(trials: Sequence[Mapping[str, Any]], tolerance: float) -> int:
+    """Return the index of the cheapest trial within `tolerance` of the best validation AUC.
+
+    Each trial has ``validation["auc"]`` and ``flops_per_example``; see
+    `train_with_grid_search` for the rule.
+    """
+    best_auc = max(float(trial["validation"]["auc"]) for trial in trials)
+    threshold = best_auc * (1.0 - tolerance)
+    eligible = [
+        index for index, trial in enumerate(trials)
+        if float(trial["validation"]["auc"]) >= threshold
+    ]
+    return min(
+        eligible,
+        key=lambda index: (
+            float(trials[index]["flops_per_example"]),
+            -float(trials[index]["validation"]["auc"]),
+        ),
+    )

@@ -32,7 +32,9 @@ from typing import Any, Mapping, Sequence
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
 PROFILES = ("smoke", "sample", "paper")
-OPTIMIZERS = ("adam", "ftrl", "adagrad", "sgd")
+# "lazy_adam" is `ada_keras.optimizers.LazyAdam`: Adam that updates only the embedding
+# rows a batch looks up, for the optional training.embedding_optimizer.
+OPTIMIZERS = ("adam", "lazy_adam", "ftrl", "adagrad", "sgd")
 
 _REQUIRED_SECTIONS = ("data", "training", "training_by_model", "model_hyperparameters", "tune_grid")
 _REQUIRED_TRAINING_KEYS = ("batch_size", "patience", "optimizer", "learning_rate")
@@ -75,6 +77,21 @@ def load_config(profile: str, dataset: str) -> dict[str, Any]:
             raise ValueError(
                 f"{path}: optimizer {optimizer!r} for model {model!r} is not one of {OPTIMIZERS}"
             )
+        # None (or no key) leaves the embedding tables to the model's optimizer.
+        embedding_optimizer = overrides.get(
+            "embedding_optimizer", training.get("embedding_optimizer")
+        )
+        if embedding_optimizer is not None and embedding_optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"{path}: embedding_optimizer {embedding_optimizer!r} for model {model!r} is "
+                f"not one of {OPTIMIZERS} or null"
+            )
+        alpha_every = overrides.get("alpha_every", training.get("alpha_every", 1))
+        if not isinstance(alpha_every, int) or alpha_every < 1:
+            raise ValueError(
+                f"{path}: alpha_every {alpha_every!r} for model {model!r} is invalid; use an "
+                "integer >= 1 (W steps per alpha step of AdaEnsemble)"
+            )
     config["path"] = str(path)
     return config
 
@@ -110,6 +127,22 @@ def cell_configuration(
         "training": training,
         "model_hyperparameters": hyperparameters,
     }
+
+
+def tune_tolerance(config: Mapping[str, Any], model: str) -> float:
+    """Return the relative validation-AUC tolerance of `--tune` for `model` (default 0).
+
+    `--tune` keeps the grid point with the fewest FLOPs among those within this fraction
+    of the best validation AUC (see `cell_training.train_with_grid_search`).
+    """
+    tolerances = config.get("tune_tolerance", {})
+    tolerance = float(tolerances.get(model, tolerances.get("*", 0.0)))
+    if not 0.0 <= tolerance < 1.0:
+        raise ValueError(
+            f"{config.get('path', 'configuration')}: tune_tolerance {tolerance} for model "
+            f"{model!r} is invalid; use a fraction in [0, 1), for example 0.0002 for 0.02 %"
+        )
+    return tolerance
 
 
 def tune_grid(config: Mapping[str, Any], model: str) -> dict[str, list[Any]]:

@@ -370,6 +370,7 @@ def test_grid_search_picks_best_validation(monkeypatch):
             "validation": {"auc": validation_auc[learning_rate], "logloss": 0.5},
             # The test AUC must play no part in the choice.
             "test": {"auc": 1.0 - validation_auc[learning_rate], "logloss": 0.5},
+            "flops_per_example": 100.0,
         }
 
     monkeypatch.setattr(cell_training, "train_and_evaluate", fake_train)
@@ -382,6 +383,73 @@ def test_grid_search_picks_best_validation(monkeypatch):
     assert record["test"]["auc"] == pytest.approx(0.25)
     assert record["tuned_configuration"]["training"]["learning_rate"] == 3e-4
     assert [trial["validation"]["auc"] for trial in record["tuning"]["trials"]] == [0.70, 0.75, 0.72]
+
+
+def test_grid_search_prefers_cheaper_within_tolerance(monkeypatch):
+    from experiments import cell_training
+
+    # num_layers -> (validation AUC, FLOPs): 3 layers is within 0.02 % of the best (4),
+    # 2 layers is not, so the rule must pick 3.
+    points = {1: (0.7900, 1e6), 2: (0.8100, 2e6), 3: (0.81315, 3e6), 4: (0.8132, 4e6)}
+
+    def fake_train(model_name, data_dir, configuration, seed, **kwargs):
+        auc, flops = points[configuration["model_hyperparameters"]["num_layers"]]
+        return {"validation": {"auc": auc}, "test": {"auc": auc}, "flops_per_example": flops}
+
+    monkeypatch.setattr(cell_training, "train_and_evaluate", fake_train)
+    configuration = {"training": {}, "model_hyperparameters": {"num_layers": 4}}
+    grid = {"model_hyperparameters.num_layers": [1, 2, 3, 4]}
+
+    tolerant = cell_training.train_with_grid_search(
+        "adaensemble", "unused", configuration, grid, seed=0, tolerance=0.0002
+    )
+    strict = cell_training.train_with_grid_search(
+        "adaensemble", "unused", configuration, grid, seed=0, tolerance=0.0
+    )
+
+    assert tolerant["tuning"]["chosen"] == {"model_hyperparameters.num_layers": 3}
+    assert tolerant["tuning"]["tolerance"] == 0.0002
+    assert [t["flops_per_example"] for t in tolerant["tuning"]["trials"]] == [1e6, 2e6, 3e6, 4e6]
+    assert strict["tuning"]["chosen"] == {"model_hyperparameters.num_layers": 4}
+    with pytest.raises(ValueError, match="tolerance"):
+        cell_training.train_with_grid_search(
+            "adaensemble", "unused", configuration, grid, seed=0, tolerance=1.5
+        )
+
+
+def test_choose_grid_point_breaks_flops_ties_by_auc():
+    from experiments.cell_training import choose_grid_point
+
+    trials = [
+        {"validation": {"auc": 0.80}, "flops_per_example": 5.0},
+        {"validation": {"auc": 0.81}, "flops_per_example": 5.0},
+        {"validation": {"auc": 0.70}, "flops_per_example": 1.0},
+    ]
+    assert choose_grid_point(trials, tolerance=0.05) == 1
+    assert choose_grid_point(trials, tolerance=0.2) == 2
+
+
+def test_config_rejects_bad_training_options(tmp_path, monkeypatch):
+    config = json.loads(experiment_config.config_path("smoke", "criteo").read_text())
+    profile_dir = tmp_path / "smoke"
+    profile_dir.mkdir()
+    monkeypatch.setattr(experiment_config, "CONFIG_DIR", tmp_path)
+
+    for key, value, message in [
+        ("embedding_optimizer", "rmsprop", "embedding_optimizer 'rmsprop'"),
+        ("alpha_every", 0, "alpha_every 0"),
+    ]:
+        bad = json.loads(json.dumps(config))
+        bad["training"][key] = value
+        (profile_dir / "criteo.json").write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=message):
+            experiment_config.load_config("smoke", "criteo")
+
+    bad = json.loads(json.dumps(config))
+    bad["tune_tolerance"] = {"adaensemble": 2.0}
+    (profile_dir / "criteo.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="tune_tolerance"):
+        experiment_config.tune_tolerance(experiment_config.load_config("smoke", "criteo"), "adaensemble")
 
 
 def test_prepare_real_caches_by_inputs_and_settings(shared_data, tmp_path):
@@ -415,3 +483,21 @@ def test_config_settings_are_model_arguments(profile):
                 section, _, key = path.partition(".")
                 if section == "model_hyperparameters":
                     assert key in accepted, (profile, dataset, model, path)
+
+
+def test_compile_model_applies_training_section():
+    from ada_keras.optimizers import LazyAdam
+    from baselines.registry import build_model
+    from experiments.cell_training import compile_model
+
+    model = build_model("adaensemble", [5, 6, 7], embedding_dim=4, num_layers=2)
+    compile_model(model, {"optimizer": "adam", "learning_rate": 0.002,
+                          "embedding_optimizer": "lazy_adam", "alpha_every": 3})
+
+    assert isinstance(model.embedding_optimizer, LazyAdam)
+    assert float(model.embedding_optimizer.learning_rate) == pytest.approx(0.002)
+    assert model.alpha_every == 3
+
+    compile_model(model, {"optimizer": "adam", "learning_rate": 0.002})
+    assert model.embedding_optimizer is None
+    assert model.alpha_every == 1
