@@ -69,7 +69,8 @@ _define(flags.DEFINE_bool, "jit_compile", False, "Compile the train and predict 
 _define(flags.DEFINE_integer, "warmup_steps", 5, "Training steps run before the timed epoch.")
 _define(flags.DEFINE_integer, "steps_per_execution", 1, "Keras steps_per_execution of compile.")
 _define(flags.DEFINE_integer, "repeats", 1,
-    "Timed training epochs; the rates come from the fastest, and epoch_seconds lists all.",
+    "Timed training epochs (with --compare_dense_moe: prediction passes of each model, at "
+    "least 2); the rates come from the fastest, and epoch_seconds lists all.",
 )
 _define(flags.DEFINE_enum, "embedding_optimizer", "lazy_adam", ["adam", "lazy_adam", "sgd", "adagrad", "frozen"],
     "Optimiser of the embedding tables: lazy_adam (ada_keras.optimizers.LazyAdam, Adam on "
@@ -209,7 +210,22 @@ def batched_dataset(ids: Any, label: Any, batch_size: int, reverse: bool = False
     if reverse:
         batch_ids, batch_label = batch_ids[::-1].copy(), batch_label[::-1].copy()
     dataset = tf.data.Dataset.from_tensor_slices((batch_ids, batch_label))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return without_autotune(dataset.prefetch(2))
+
+
+def without_autotune(dataset: Any) -> Any:
+    """Return `dataset` with tf.data autotuning off.
+
+    With autotuning on, an epoch over a finite dataset sometimes ended only at the
+    autotuner's next wake-up, whose period starts at 10 ms and doubles. Epochs then
+    took 20.48 or 40.96 s (measured with TensorFlow 2.21 on 2 cores) instead of
+    the 12.8 s of compute, with the same CPU time. Fixed buffer sizes time the model.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
 
 # ---------------------------------------------------------------------- models
@@ -342,6 +358,7 @@ def training_data(model: Any, ids: Any, label: Any, batch_size: int) -> Any:
     train = batched_dataset(ids, label, batch_size)
     if model.alpha_variables:
         train = with_alpha_batches(train, batched_dataset(ids, label, batch_size, reverse=True))
+        train = without_autotune(train)
     return train
 
 
@@ -470,9 +487,10 @@ def compare_dense_moe(path: str) -> dict[str, Any]:
     )
 
     load_before = load_average()
-    # Alternate the two models so that a change in machine load hits both.
+    # Alternate the two models so that a change in machine load hits both, and compare
+    # the fastest pass of each.
     sparse_seconds, dense_seconds = [], []
-    for _ in range(2):
+    for _ in range(max(2, FLAGS.repeats)):
         sparse.reset_routing_statistics()
         seconds, examples = time_predict(sparse, dataset)
         sparse_seconds.append(seconds)
