@@ -111,6 +111,9 @@ class SplitEvaluator:
         self.labels = labels_of(self.dataset)
 
     def evaluate(self, model: keras.Model) -> dict[str, float]:
+        # NOTE: with tf.data autotuning on, a pass over this finite dataset can end only
+        # at the autotuner's next wake-up: on the Criteo sample a validation pass took
+        # 0.075 s, 0.036 s with autotuning off. Not measured on full-size splits.
         probabilities = model.predict(self.dataset, verbose=0).reshape(-1)
         return {
             "auc": exact_auc(self.labels, probabilities),
