@@ -398,9 +398,12 @@ def benchmark(name: str, path: str) -> dict[str, Any]:
     if FLAGS.repeats < 1:
         raise app.UsageError(f"--repeats = {FLAGS.repeats} is invalid; give at least 1.")
     if steps <= FLAGS.warmup_steps:
-        raise app.UsageError(
-            f"{path} has {ids.shape[0]} rows, {steps} full batches of {batch_size}; the "
-            f"benchmark needs more than --warmup_steps = {FLAGS.warmup_steps}."
+        # SystemExit prints only this message; a UsageError would bury it under the help.
+        raise SystemExit(
+            f"error: {path} has {ids.shape[0]} rows, {steps} full batches of {batch_size}; "
+            f"the benchmark needs more than --warmup_steps = {FLAGS.warmup_steps} full "
+            "batches. Generate more rows (--generate 200000), or lower --batch_size or "
+            "--warmup_steps."
         )
 
     keras.utils.set_random_seed(FLAGS.seed)

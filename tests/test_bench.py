@@ -65,3 +65,16 @@ def test_command_prints_consistent_json(tmp_path):
     # Forward multiply-adds of the DNN: (39 * 4) x 8, 8 x 8 and 8 x 1, two FLOPs each.
     assert record["flops_per_example"] == 2 * (39 * 4 * 8 + 8 * 8 + 8)
     assert record["devices"]
+
+
+def test_command_rejects_too_few_batches(tmp_path):
+    path = tmp_path / "tiny.npz"
+    np.savez(path, **bench.generate(600, 2_000, seed=0))
+    command = [sys.executable, "-m", "experiments.bench", "--model", "dnn", "--input", str(path)]
+    completed = subprocess.run(command, cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=300)
+
+    assert completed.returncode == 1
+    assert "600 rows, 0 full batches of 4096" in completed.stderr
+    assert "lower --batch_size or --warmup_steps" in completed.stderr
+    # Only the message, not absl's full flag help.
+    assert "--embedding_optimizer" not in completed.stderr
