@@ -391,7 +391,7 @@ class CTRModel(keras.Model):
         )
 
     def _apply_gradients(self, tape, losses_by_optimizer, groups) -> None:
-        if len(groups) > 1 and not any(
+        if not any(
             isinstance(optimizer, keras.optimizers.LossScaleOptimizer) for optimizer, _ in groups
         ):
             # Without loss scaling every group differentiates the same loss, so one

@@ -300,8 +300,8 @@ def _build_and_compile(name: str, vocabulary: Sequence[int], settings: dict[str,
     import keras
     import tensorflow as tf
 
-    from ada_keras.optimizers import LazyAdam
     from baselines import registry
+    from experiments.cell_training import make_optimizer
 
     model = registry.build_model(name, vocabulary, **settings)
     model(tf.zeros((1, len(vocabulary)), tf.int32))
@@ -317,12 +317,8 @@ def _build_and_compile(name: str, vocabulary: Sequence[int], settings: dict[str,
         embedding = None
     elif embedding_optimizer == "adam":
         embedding = None
-    elif embedding_optimizer == "lazy_adam":
-        embedding = LazyAdam(learning_rate=FLAGS.learning_rate)
-    elif embedding_optimizer == "sgd":
-        embedding = keras.optimizers.SGD(learning_rate=FLAGS.learning_rate)
     else:
-        embedding = keras.optimizers.Adagrad(learning_rate=FLAGS.learning_rate)
+        embedding = make_optimizer(embedding_optimizer, FLAGS.learning_rate)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=FLAGS.learning_rate),
         embedding_optimizer=embedding,

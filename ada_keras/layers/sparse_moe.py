@@ -8,9 +8,10 @@
 Sparse dispatch splits the (row, expert) selections by expert with
 ``tf.dynamic_partition``, gathers the rows routed to expert j, runs the expert on them
 alone and adds the gate-weighted outputs of all experts back into their rows with one
-``tf.math.unsorted_segment_sum``; an expert that receives no row runs on an empty batch. ``dispatch="dense"`` runs every expert on every row and
-weights by the same gates (zero for unselected experts); it gives the same output and
-serves as the reference and for XLA, which cannot compile data-dependent shapes.
+``tf.math.unsorted_segment_sum``. An expert that receives no row runs on an empty batch.
+``dispatch="dense"`` runs every expert on every row and weights by the same gates (zero
+for unselected experts); it gives the same output and serves as the reference and for
+XLA, which cannot compile data-dependent shapes.
 
 f_j is the fraction of examples whose largest gate is expert j, P_j the mean router
 probability and w_j the expected load (uniform by default, which gives the Switch
